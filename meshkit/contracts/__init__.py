@@ -1,0 +1,1 @@
+"""ODCS data contracts: loading, the columns the platform derives everything from, validation."""

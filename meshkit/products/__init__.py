@@ -1,0 +1,1 @@
+"""Data products: ODPS descriptors, discovery under domains/, and the product graph."""

@@ -1,0 +1,1 @@
+"""pipelines: see docs/architecture.md."""
