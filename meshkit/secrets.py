@@ -1,0 +1,42 @@
+"""Secrets the platform needs, from the environment or the cloud's identity, never from the repository.
+
+The masking key (HMAC for `hash` masking) comes from `MESHKIT_MASKING_KEY` (at least 32 characters).
+On the local profile only, when the variable is unset, a random key is generated once into the
+workspace (`.meshkit/secrets/masking.key`, mode 0600, git-ignored) so demos hash consistently.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from meshkit.config import Settings
+from meshkit.errors import ConfigError
+
+MASKING_KEY_ENV = "MESHKIT_MASKING_KEY"
+MIN_KEY_LENGTH = 32
+
+
+def masking_key(settings: Settings) -> bytes:
+    value = os.environ.get(MASKING_KEY_ENV)
+    if value is not None:
+        if len(value) < MIN_KEY_LENGTH:
+            raise ConfigError(
+                f"{MASKING_KEY_ENV} is shorter than {MIN_KEY_LENGTH} characters",
+                hint="Use a random value, e.g. `python -c 'import secrets; print(secrets.token_hex(32))'`, "
+                "kept in Secret Manager or Key Vault.",
+            )
+        return value.encode("utf-8")
+    if settings.profile != "local":
+        raise ConfigError(
+            f"{MASKING_KEY_ENV} is not set (profile {settings.profile!r})",
+            hint="Set it from your secret store (Secret Manager / Key Vault); only the local profile generates one.",
+        )
+    path = settings.workspace_dir / "secrets" / "masking.key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_hex(32))
+    return Path(path).read_text(encoding="utf-8").strip().encode("utf-8")

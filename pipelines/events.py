@@ -1,0 +1,110 @@
+"""Change events on the bus and in Arrow: the raw record schema and the Cosmos DB envelope decoding.
+
+A change-feed item arrives in one of two Cosmos DB formats:
+- latest version: the document itself with system properties `_lsn`, `_ts`, `_etag`, `_rid`;
+- all versions and deletes: `{"current": {...}, "previous": {...}?, "metadata": {"operationType",
+  "lsn", "crts", "id", "partitionKey", ...}}`, where a delete carries only metadata.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+
+# What a source hands the pipeline: bytes exactly as received, with where they came from.
+RAW_SCHEMA = pa.schema(
+    [
+        pa.field("partition", pa.int32(), nullable=False),
+        pa.field("offset", pa.int64(), nullable=False),
+        pa.field("enqueued_ms", pa.int64(), nullable=False),
+        pa.field("partition_key", pa.string()),
+        pa.field("body", pa.binary(), nullable=False),
+    ]
+)
+
+# Columns the pipeline adds beside the contract's columns.
+META_FIELDS = (
+    pa.field("_key", pa.string(), nullable=False),
+    pa.field("_lsn", pa.int64(), nullable=False),
+    pa.field("_op", pa.string(), nullable=False),
+    pa.field("_source_ts", pa.timestamp("us", tz="UTC")),
+    pa.field("_partition", pa.int32(), nullable=False),
+    pa.field("_offset", pa.int64(), nullable=False),
+)
+META_NAMES = tuple(f.name for f in META_FIELDS)
+
+OPERATIONS = {"create": "create", "replace": "update", "delete": "delete"}
+
+
+@dataclass(frozen=True)
+class ChangeEnvelope:
+    """The parts of a change-feed item the pipeline needs, whichever format it came in."""
+
+    operation: str  # create | update | delete | upsert
+    lsn: int
+    source_ts_seconds: float | None
+    document: dict[str, Any]
+    metadata: dict[str, Any]
+
+
+class EnvelopeError(ValueError):
+    """The item is not a usable change-feed item; `code` groups dead letters by reason."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _as_int(value: Any, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise EnvelopeError("missing-lsn", f"{what} is missing or not an integer")
+    try:
+        return int(value)
+    except ValueError as exc:
+        raise EnvelopeError("missing-lsn", f"{what} is not an integer") from exc
+
+
+def _as_seconds(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def parse_envelope(item: Any) -> ChangeEnvelope:
+    """Recognise either Cosmos DB change-feed format; raise `EnvelopeError` with a reason otherwise."""
+    if not isinstance(item, dict):
+        raise EnvelopeError("not-an-object", f"a change-feed item must be a JSON object, got {type(item).__name__}")
+    metadata = item.get("metadata")
+    if isinstance(metadata, dict) and "current" in item:
+        op = metadata.get("operationType")
+        if op not in OPERATIONS:
+            raise EnvelopeError(
+                "unknown-operation", f"metadata.operationType {op!r} is not one of create, replace, delete"
+            )
+        current = item.get("current") or {}
+        if not isinstance(current, dict):
+            raise EnvelopeError("not-an-object", "`current` must be a JSON object")
+        return ChangeEnvelope(
+            operation=OPERATIONS[op],
+            lsn=_as_int(metadata.get("lsn"), "metadata.lsn"),
+            source_ts_seconds=_as_seconds(metadata.get("crts")) or _as_seconds(current.get("_ts")),
+            document=current,
+            metadata=metadata,
+        )
+    return ChangeEnvelope(
+        operation="upsert",
+        lsn=_as_int(item.get("_lsn"), "_lsn"),
+        source_ts_seconds=_as_seconds(item.get("_ts")),
+        document=item,
+        metadata={},
+    )
+
+
+def delete_key_source(envelope: ChangeEnvelope, field: str) -> Any:
+    """A delete carries the document id and partition key in metadata only."""
+    if field == "id":
+        return envelope.metadata.get("id")
+    partition_key = envelope.metadata.get("partitionKey")
+    if isinstance(partition_key, dict):
+        return partition_key.get(field)
+    return None

@@ -1,0 +1,155 @@
+"""The warehouse on the local profile: a DuckDB file standing in for BigQuery.
+
+Per product, in schema `<domain>`: `<table>_changelog` (every change once per key and LSN),
+`<table>_current` (one row per live key, kept by MERGE on key + LSN), `<table>_dead_letters` and
+`<table>_duplicates` (audit rows without payload: dead-letter bodies stay in the raw zone).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from meshkit.names import sql_identifier
+
+_LOCKS: dict[str, threading.Lock] = {}
+_LOCKS_GUARD = threading.Lock()
+
+
+def _lock_for(path: Path) -> threading.Lock:
+    with _LOCKS_GUARD:
+        return _LOCKS.setdefault(str(path.resolve()), threading.Lock())
+
+
+@dataclass(frozen=True)
+class WarehouseTables:
+    """Fully qualified, validated table names of one product."""
+
+    schema: str
+    table: str
+
+    @classmethod
+    def of(cls, domain: str, table: str) -> WarehouseTables:
+        return cls(sql_identifier(domain), sql_identifier(table))
+
+    def name(self, kind: str) -> str:
+        return f'"{self.schema}"."{self.table}_{kind}"'
+
+
+@dataclass(frozen=True)
+class MergeResult:
+    changelog_rows: int
+    replayed: int
+    current_rows: int
+
+
+class DuckDBWarehouse:
+    """Idempotent writes: re-running any batch leaves the tables as they were."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    @contextmanager
+    def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with _lock_for(self.path):
+            con = duckdb.connect(str(self.path))
+            try:
+                yield con
+            finally:
+                con.close()
+
+    def _ensure(self, con: duckdb.DuckDBPyConnection, t: WarehouseTables, kind: str, data: pa.Table) -> None:
+        con.execute(f'CREATE SCHEMA IF NOT EXISTS "{t.schema}"')
+        con.register("_shape", data.schema.empty_table())
+        con.execute(f"CREATE TABLE IF NOT EXISTS {t.name(kind)} AS SELECT * FROM _shape")
+        con.unregister("_shape")
+
+    def apply_changes(self, t: WarehouseTables, events: pa.Table) -> MergeResult:
+        """Append new (key, LSN) rows to the changelog, then bring affected keys of the current table to
+        their newest changelog row: deletes remove the row, older or replayed events never regress it."""
+        if events.num_rows == 0:
+            return MergeResult(0, 0, 0)
+        changelog, current = t.name("changelog"), t.name("current")
+        data_columns = [n for n in events.column_names if n not in ("_op", "_partition", "_offset", "_run_id")]
+        with self.connect() as con:
+            self._ensure(con, t, "changelog", events)
+            current_shape = events.select(data_columns)
+            self._ensure(con, t, "current", current_shape)
+            con.register("_batch", events)
+            con.execute("BEGIN TRANSACTION")
+            try:
+                before = _count(con, changelog)
+                con.execute(
+                    f"INSERT INTO {changelog} SELECT b.* FROM _batch b "
+                    f"WHERE NOT EXISTS (SELECT 1 FROM {changelog} c WHERE c._key = b._key AND c._lsn = b._lsn)"
+                )
+                inserted = _count(con, changelog) - before
+                cols = ", ".join(f'"{c}"' for c in data_columns)
+                updates = ", ".join(f'"{c}" = s."{c}"' for c in data_columns)
+                values = ", ".join(f's."{c}"' for c in data_columns)
+                con.execute(
+                    f"""
+                    MERGE INTO {current} AS t
+                    USING (
+                        SELECT * FROM {changelog}
+                        WHERE _key IN (SELECT DISTINCT _key FROM _batch)
+                        QUALIFY row_number() OVER (PARTITION BY _key ORDER BY _lsn DESC) = 1
+                    ) AS s
+                    ON t._key = s._key
+                    WHEN MATCHED AND s._op = 'delete' THEN DELETE
+                    WHEN MATCHED AND s._lsn > t._lsn THEN UPDATE SET {updates}
+                    WHEN NOT MATCHED AND s._op <> 'delete' THEN INSERT ({cols}) VALUES ({values})
+                    """
+                )
+                current_rows = _count(con, current)
+                con.execute("COMMIT")
+            except Exception:
+                con.execute("ROLLBACK")
+                raise
+            finally:
+                con.unregister("_batch")
+        return MergeResult(inserted, events.num_rows - inserted, current_rows)
+
+    def append(self, t: WarehouseTables, kind: str, rows: pa.Table) -> int:
+        """Append audit rows (dead letters, duplicates)."""
+        if rows.num_rows == 0:
+            return 0
+        with self.connect() as con:
+            self._ensure(con, t, kind, rows)
+            con.register("_rows", rows)
+            con.execute(f"INSERT INTO {t.name(kind)} SELECT * FROM _rows")
+            con.unregister("_rows")
+        return rows.num_rows
+
+    def replace(self, t: WarehouseTables, kind: str, rows: pa.Table) -> int:
+        """Replace a table atomically with `rows` (refined products' snapshots)."""
+        with self.connect() as con:
+            con.execute(f'CREATE SCHEMA IF NOT EXISTS "{t.schema}"')
+            con.register("_rows", rows)
+            con.execute(f"CREATE OR REPLACE TABLE {t.name(kind)} AS SELECT * FROM _rows")
+            con.unregister("_rows")
+        return rows.num_rows
+
+    def read(self, t: WarehouseTables, kind: str) -> pa.Table:
+        with self.connect() as con:
+            return con.sql(f"SELECT * FROM {t.name(kind)}").to_arrow_table()
+
+    def exists(self, t: WarehouseTables, kind: str) -> bool:
+        with self.connect() as con:
+            found = con.execute(
+                "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
+                [t.schema, f"{t.table}_{kind}"],
+            ).fetchone()
+        return bool(found and found[0])
+
+
+def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
+    row = con.execute(f"SELECT count(*) FROM {table}").fetchone()
+    return int(row[0]) if row else 0

@@ -1,0 +1,206 @@
+"""Per-column conversion and validation compiled once from the contract.
+
+Each column becomes one function value -> converted value that raises `RuleViolation`; messages name
+the column and the rule, and include the received value only for columns that are not personal data,
+so a dead-letter reason never carries personal data out of the raw zone.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from meshkit.contracts.model import Column
+from meshkit.contracts.types import decimal_params
+
+Converter = Callable[[Any], Any]
+
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_FORMATS = {"uuid": _UUID, "email": _EMAIL}
+
+
+class RuleViolation(ValueError):
+    """One value broke one rule; `code` is `<rule>:<column>` for grouping dead letters."""
+
+    def __init__(self, rule: str, column: str, message: str) -> None:
+        super().__init__(message)
+        self.code = f"{rule}:{column}"
+
+
+def _shown(column: Column, value: Any) -> str:
+    return "a personal value (not shown)" if column.personal else repr(value)[:80]
+
+
+def _to_string(column: Column, value: Any) -> str:
+    if not isinstance(value, str):
+        raise RuleViolation("type", column.name, f"{column.name}: expected a string, got {type(value).__name__}")
+    return value
+
+
+def _to_integer(column: Column, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | float) or int(value) != value:
+        raise RuleViolation("type", column.name, f"{column.name}: expected an integer, got {_shown(column, value)}")
+    return int(value)
+
+
+def _number_converter(column: Column) -> Converter:
+    params = decimal_params(column.physical_type)
+    if params is None:
+
+        def to_float(value: Any) -> float:
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise RuleViolation(
+                    "type", column.name, f"{column.name}: expected a number, got {_shown(column, value)}"
+                )
+            return float(value)
+
+        return to_float
+    precision, scale = params
+    quantum = Decimal(1).scaleb(-scale)
+
+    def to_decimal(value: Any) -> Decimal:
+        if isinstance(value, bool) or not isinstance(value, int | float | str):
+            raise RuleViolation("type", column.name, f"{column.name}: expected a number, got {_shown(column, value)}")
+        try:
+            number = Decimal(str(value))
+        except InvalidOperation as exc:
+            raise RuleViolation(
+                "type", column.name, f"{column.name}: expected a decimal number, got {_shown(column, value)}"
+            ) from exc
+        if not number.is_finite():
+            raise RuleViolation("type", column.name, f"{column.name}: must be a finite number")
+        if number != number.quantize(quantum):
+            raise RuleViolation(
+                "scale", column.name, f"{column.name}: more than {scale} decimal places ({_shown(column, value)})"
+            )
+        if number.adjusted() >= precision - scale:
+            raise RuleViolation("precision", column.name, f"{column.name}: does not fit NUMERIC({precision},{scale})")
+        return number.quantize(quantum)
+
+    return to_decimal
+
+
+def _to_bool(column: Column, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise RuleViolation("type", column.name, f"{column.name}: expected true or false, got {_shown(column, value)}")
+    return value
+
+
+def _to_date(column: Column, value: Any) -> date:
+    try:
+        return date.fromisoformat(value)
+    except (TypeError, ValueError) as exc:
+        raise RuleViolation(
+            "type", column.name, f"{column.name}: expected a date YYYY-MM-DD, got {_shown(column, value)}"
+        ) from exc
+
+
+def _timestamp_converter(column: Column) -> Converter:
+    aware = column.options.get("timezone", True)
+
+    def to_timestamp(value: Any) -> datetime:
+        try:
+            parsed = datetime.fromisoformat(value)
+        except (TypeError, ValueError) as exc:
+            raise RuleViolation(
+                "type", column.name, f"{column.name}: expected an ISO-8601 timestamp, got {_shown(column, value)}"
+            ) from exc
+        if aware:
+            if parsed.tzinfo is None:
+                raise RuleViolation(
+                    "timezone", column.name, f"{column.name}: timestamp has no time zone offset (add Z or +00:00)"
+                )
+            return parsed.astimezone(UTC)
+        return parsed.replace(tzinfo=None)
+
+    return to_timestamp
+
+
+def _to_json_text(column: Column, value: Any) -> str:
+    expected = dict if column.logical_type == "object" else list
+    if not isinstance(value, expected):
+        raise RuleViolation("type", column.name, f"{column.name}: expected a JSON {column.logical_type}")
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _constraints(column: Column) -> list[Callable[[Any], None]]:
+    opts, name, rules = column.options, column.name, []
+    if column.logical_type == "string":
+        if (lo := opts.get("minLength")) is not None:
+            rules.append(_check(lambda v, lo=lo: len(v) >= lo, "length", name, f"shorter than {lo} characters"))
+        if (hi := opts.get("maxLength")) is not None:
+            rules.append(_check(lambda v, hi=hi: len(v) <= hi, "length", name, f"longer than {hi} characters"))
+        if pattern := opts.get("pattern"):
+            rx = re.compile(pattern)
+            rules.append(_check(lambda v, rx=rx: rx.search(v) is not None, "pattern", name, f"does not match {pattern}"))
+        if (fmt := opts.get("format")) in _FORMATS:
+            rx = _FORMATS[fmt]
+            rules.append(_check(lambda v, rx=rx: rx.match(v) is not None, "format", name, f"is not a valid {fmt}"))
+    if column.logical_type in ("number", "integer"):
+        bounds = (
+            ("minimum", lambda v, b: v >= b, "less than"),
+            ("maximum", lambda v, b: v <= b, "greater than"),
+            ("exclusiveMinimum", lambda v, b: v > b, "not greater than"),
+            ("exclusiveMaximum", lambda v, b: v < b, "not less than"),
+        )
+        for key, test, words in bounds:
+            if (bound := opts.get(key)) is not None and not isinstance(bound, bool):
+                b = Decimal(str(bound))
+                rules.append(
+                    _check(lambda v, b=b, t=test: t(Decimal(str(v)), b), "range", name, f"is {words} {bound}")
+                )
+    if column.valid_values is not None:
+        allowed = frozenset(column.valid_values)
+        listed = ", ".join(map(str, column.valid_values))
+        rules.append(_check(lambda v: v in allowed, "enum", name, f"is not one of {listed}"))
+    return rules
+
+
+def _check(test: Callable[[Any], bool], rule: str, column: str, words: str) -> Callable[[Any], None]:
+    def run(value: Any) -> None:
+        if not test(value):
+            raise RuleViolation(rule, column, f"{column}: value {words}")
+
+    return run
+
+
+def _base_converter(column: Column) -> Converter:
+    kind = column.logical_type
+    if kind == "number":
+        return _number_converter(column)
+    if kind == "timestamp":
+        return _timestamp_converter(column)
+    simple: dict[str, Callable[[Column, Any], Any]] = {
+        "string": _to_string,
+        "integer": _to_integer,
+        "boolean": _to_bool,
+        "date": _to_date,
+        "object": _to_json_text,
+        "array": _to_json_text,
+    }
+    fn = simple.get(kind, _to_string)
+    return lambda value: fn(column, value)
+
+
+def compile_column(column: Column) -> Converter:
+    """value -> typed value, or `RuleViolation`; None is allowed only for optional columns."""
+    convert = _base_converter(column)
+    rules = _constraints(column)
+    name, required = column.name, column.required
+
+    def run(value: Any) -> Any:
+        if value is None:
+            if required:
+                raise RuleViolation("required", name, f"{name}: required value is missing")
+            return None
+        typed = convert(value)
+        for rule in rules:
+            rule(typed)
+        return typed
+
+    return run
