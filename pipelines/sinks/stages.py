@@ -134,4 +134,3 @@ class WriteDuplicates(beam.PTransform):  # type: ignore[misc]
 
 def warehouse_table_id(domain: str, table: str) -> str:
     return f"{sql_identifier(domain)}.{sql_identifier(table)}"
-

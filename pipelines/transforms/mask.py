@@ -67,7 +67,9 @@ class MaskingPlan:
         return cls(strategies, contract.primary_key, pa.schema(fields))
 
     def describe(self, column: Column) -> str:
-        return {"hash": "HASHED", "partial": "MASKED", "redact": "REDACTED"}.get(self.strategies.get(column.name, ""), "")
+        return {"hash": "HASHED", "partial": "MASKED", "redact": "REDACTED"}.get(
+            self.strategies.get(column.name, ""), ""
+        )
 
     def apply(self, batch: pa.RecordBatch, key: bytes) -> pa.RecordBatch:
         """A masked copy of `batch`; `_key` is rebuilt when a key column is masked."""

@@ -37,7 +37,9 @@ def order_and_deduplicate(batches: Iterable[pa.RecordBatch]) -> tuple[pa.Table, 
     table = pa.Table.from_batches(list(batches)).combine_chunks()
     if table.num_rows == 0:
         return table, DUPLICATE_SCHEMA.empty_table()
-    table = table.sort_by([("_key", "ascending"), ("_lsn", "ascending"), ("_partition", "ascending"), ("_offset", "ascending")])
+    table = table.sort_by(
+        [("_key", "ascending"), ("_lsn", "ascending"), ("_partition", "ascending"), ("_offset", "ascending")]
+    )
     keys, lsns = table.column("_key"), table.column("_lsn")
     same = pc.and_(pc.equal(keys[1:], keys[:-1]), pc.equal(lsns[1:], lsns[:-1]))
     is_dup = pa.concat_arrays([pa.array([False]), same.combine_chunks()])

@@ -76,7 +76,9 @@ def _number_converter(column: Column) -> Converter:
             raise RuleViolation("type", column.name, f"{column.name}: must be a finite number")
         if number != number.quantize(quantum):
             raise RuleViolation(
-                "scale", column.name, f"{column.name}: more than {scale} decimal places ({_shown(column, value)})"
+                "scale",
+                column.name,
+                f"{column.name}: more than {scale} decimal places ({_shown(column, value)})",
             )
         if number.adjusted() >= precision - scale:
             raise RuleViolation("precision", column.name, f"{column.name}: does not fit NUMERIC({precision},{scale})")
@@ -108,12 +110,16 @@ def _timestamp_converter(column: Column) -> Converter:
             parsed = datetime.fromisoformat(value)
         except (TypeError, ValueError) as exc:
             raise RuleViolation(
-                "type", column.name, f"{column.name}: expected an ISO-8601 timestamp, got {_shown(column, value)}"
+                "type",
+                column.name,
+                f"{column.name}: expected an ISO-8601 timestamp, got {_shown(column, value)}",
             ) from exc
         if aware:
             if parsed.tzinfo is None:
                 raise RuleViolation(
-                    "timezone", column.name, f"{column.name}: timestamp has no time zone offset (add Z or +00:00)"
+                    "timezone",
+                    column.name,
+                    f"{column.name}: timestamp has no time zone offset (add Z or +00:00)",
                 )
             return parsed.astimezone(UTC)
         return parsed.replace(tzinfo=None)
@@ -137,7 +143,9 @@ def _constraints(column: Column) -> list[Callable[[Any], None]]:
             rules.append(_check(lambda v, hi=hi: len(v) <= hi, "length", name, f"longer than {hi} characters"))
         if pattern := opts.get("pattern"):
             rx = re.compile(pattern)
-            rules.append(_check(lambda v, rx=rx: rx.search(v) is not None, "pattern", name, f"does not match {pattern}"))
+            rules.append(
+                _check(lambda v, rx=rx: rx.search(v) is not None, "pattern", name, f"does not match {pattern}")
+            )
         if (fmt := opts.get("format")) in _FORMATS:
             rx = _FORMATS[fmt]
             rules.append(_check(lambda v, rx=rx: rx.match(v) is not None, "format", name, f"is not a valid {fmt}"))
@@ -151,9 +159,7 @@ def _constraints(column: Column) -> list[Callable[[Any], None]]:
         for key, test, words in bounds:
             if (bound := opts.get(key)) is not None and not isinstance(bound, bool):
                 b = Decimal(str(bound))
-                rules.append(
-                    _check(lambda v, b=b, t=test: t(Decimal(str(v)), b), "range", name, f"is {words} {bound}")
-                )
+                rules.append(_check(lambda v, b=b, t=test: t(Decimal(str(v)), b), "range", name, f"is {words} {bound}"))
     if column.valid_values is not None:
         allowed = frozenset(column.valid_values)
         listed = ", ".join(map(str, column.valid_values))

@@ -1,0 +1,49 @@
+"""The local profile's relay: publish change-feed items to the local event log like the real relay
+publishes to Event Hubs — partition key = the document's Cosmos partition key, properties for
+product, source, LSN and operation."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from pipelines.transports.base import EventTransport
+
+
+def item_properties(product: str, source: str, body: bytes) -> dict[str, str]:
+    """Application properties of one item; a malformed item still travels (the pipeline dead-letters it)."""
+    props = {"product": product, "source": source}
+    try:
+        item: Any = json.loads(body)
+    except ValueError:
+        return props
+    if isinstance(item, dict):
+        meta = item.get("metadata") if isinstance(item.get("metadata"), dict) else None
+        lsn = meta.get("lsn") if meta else item.get("_lsn")
+        ts = meta.get("crts") if meta else item.get("_ts")
+        props["operationType"] = str(meta.get("operationType")) if meta else "upsert"
+        if lsn is not None:
+            props["lsn"] = str(lsn)
+        if ts is not None:
+            props["sourceTimestamp"] = str(ts)
+    return props
+
+
+def publish_items(
+    transport: EventTransport,
+    product: str,
+    source: str,
+    items: Sequence[bytes],
+    keys: Sequence[str],
+    chunk: int = 5000,
+) -> int:
+    """Publish in chunks (one durable append per chunk); returns how many items were published."""
+    published = 0
+    for start in range(0, len(items), chunk):
+        records = [
+            (keys[i], items[i], item_properties(product, source, items[i]))
+            for i in range(start, min(start + chunk, len(items)))
+        ]
+        published += len(transport.publish(records))
+    return published

@@ -1,0 +1,142 @@
+"""Decoding both Cosmos DB change-feed formats into typed Arrow batches, and dead-lettering the rest."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from meshkit.contracts.model import load_contract
+from pipelines.events import RAW_SCHEMA
+from pipelines.transforms.decode import ChangeEventDecoder
+
+ROOT = Path(__file__).resolve().parents[2]
+USERS = ROOT / "domains/customers/users/datacontract.yaml"
+TX = ROOT / "domains/payments/transactions/datacontract.yaml"
+
+
+def raw(*bodies: bytes | dict) -> pa.RecordBatch:
+    data = [b if isinstance(b, bytes) else json.dumps(b).encode() for b in bodies]
+    n = len(data)
+    return pa.RecordBatch.from_pydict(
+        {
+            "partition": [0] * n,
+            "offset": list(range(n)),
+            "enqueued_ms": [0] * n,
+            "partition_key": [None] * n,
+            "body": data,
+        },
+        schema=RAW_SCHEMA,
+    )
+
+
+def user_doc(**over: object) -> dict:
+    doc = {
+        "id": "8a0b1c2d-3e4f-4a5b-8c6d-7e8f9a0b1c2d",
+        "full_name": "Maria da Silva",
+        "cpf": "52998224725",
+        "email": "maria@example.com",
+        "phone": "+5511987654321",
+        "birth_date": "1990-05-12",
+        "state": "SP",
+        "segment": "retail",
+        "kyc_status": "approved",
+        "credit_limit": 2500.5,
+        "created_at": "2026-11-01T10:00:00Z",
+        "updated_at": "2026-11-01T10:00:00-03:00",
+        "_ts": 1761991200,
+        "_lsn": 7,
+    }
+    doc.update(over)
+    return doc
+
+
+@pytest.fixture(scope="module")
+def users() -> ChangeEventDecoder:
+    return ChangeEventDecoder(load_contract(USERS))
+
+
+def test_latest_version_item_is_typed(users: ChangeEventDecoder) -> None:
+    result = users.decode(raw(user_doc()))
+    assert result.dead_letters.num_rows == 0
+    row = result.events.to_pylist()[0]
+    assert row["user_id"] == "8a0b1c2d-3e4f-4a5b-8c6d-7e8f9a0b1c2d"
+    assert row["birth_date"] == date(1990, 5, 12)
+    assert row["credit_limit"] == Decimal("2500.50")
+    assert row["updated_at"] == datetime(2026, 11, 1, 13, 0, tzinfo=UTC)
+    assert (row["_key"], row["_lsn"], row["_op"]) == ("8a0b1c2d-3e4f-4a5b-8c6d-7e8f9a0b1c2d", 7, "upsert")
+
+
+def test_all_versions_and_deletes_items(users: ChangeEventDecoder) -> None:
+    doc = user_doc()
+    create = {"current": doc, "metadata": {"operationType": "create", "lsn": 3, "crts": 1761991200}}
+    delete = {
+        "current": {},
+        "metadata": {
+            "operationType": "delete",
+            "lsn": 9,
+            "crts": 1761991300,
+            "id": doc["id"],
+            "partitionKey": {"id": doc["id"]},
+        },
+    }
+    result = users.decode(raw(create, delete))
+    assert result.dead_letters.num_rows == 0
+    rows = result.events.to_pylist()
+    assert [(r["_op"], r["_lsn"]) for r in rows] == [("create", 3), ("delete", 9)]
+    assert rows[1]["user_id"] == doc["id"] and rows[1]["cpf"] is None
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        (b"{not json", "invalid-json"),
+        (b"[1, 2]", "not-an-object"),
+        (json.dumps({k: v for k, v in user_doc().items() if k != "_lsn"}).encode(), "missing-lsn"),
+        (json.dumps({"current": {}, "metadata": {"operationType": "upsert", "lsn": 1}}).encode(), "unknown-operation"),
+        (json.dumps(user_doc(cpf="5299822472X")).encode(), "pattern:cpf"),
+        (json.dumps(user_doc(state="XX")).encode(), "enum:state"),
+        (json.dumps(user_doc(credit_limit="lots")).encode(), "type:credit_limit"),
+        (json.dumps(user_doc(credit_limit=-1)).encode(), "range:credit_limit"),
+        (json.dumps(user_doc(full_name=None)).encode(), "required:full_name"),
+        (json.dumps(user_doc(updated_at="2026-11-01T10:00:00")).encode(), "timezone:updated_at"),
+        (json.dumps(user_doc(email="not-an-email")).encode(), "format:email"),
+    ],
+)
+def test_bad_items_become_dead_letters_with_a_reason(users: ChangeEventDecoder, body: bytes, code: str) -> None:
+    result = users.decode(raw(body, user_doc()))
+    assert result.events.num_rows == 1
+    dead = result.dead_letters.to_pylist()
+    assert [d["reason_code"] for d in dead] == [code]
+    assert dead[0]["body"] == body and dead[0]["offset"] == 0
+
+
+def test_reasons_never_show_personal_values(users: ChangeEventDecoder) -> None:
+    result = users.decode(raw(user_doc(cpf="12345"), user_doc(credit_limit="abc")))
+    reasons = result.dead_letters.column("reason").to_pylist()
+    assert "12345" not in reasons[0] and "cpf" in reasons[0]
+    assert "'abc'" in reasons[1]  # not personal: the value helps the producer fix it
+
+
+def test_decimal_scale_and_derived_columns() -> None:
+    decoder = ChangeEventDecoder(load_contract(TX))
+    assert "amount_band" not in decoder.schema.names  # derived: produced by the domain transform
+    doc = {
+        "id": "6f1c1f0e-3a4b-4c5d-8e9f-0a1b2c3d4e5f",
+        "customerId": "11111111-2222-4333-8444-555555555555",
+        "method": "pix",
+        "direction": "debit",
+        "amount": "10.005",
+        "currency": "BRL",
+        "status": "pending",
+        "occurred_at": "2026-11-01T10:00:00Z",
+        "updated_at": "2026-11-01T10:00:00Z",
+        "_lsn": 1,
+    }
+    result = decoder.decode(raw(doc, {**doc, "amount": "10.50", "_lsn": 2}))
+    assert result.dead_letters.column("reason_code").to_pylist() == ["scale:amount"]
+    assert result.events.column("amount").to_pylist() == [Decimal("10.50")]
