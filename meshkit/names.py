@@ -29,7 +29,8 @@ def validate_name(value: str, what: str) -> str:
         raise NameError_(f"invalid {what} name {value!r}", hint=f"Use {rule}.")
     if value in RESERVED:
         raise NameError_(
-            f"{what} name {value!r} is a reserved word", hint="Choose another name; reserved: see meshkit.names."
+            f"{what} name {value!r} is a reserved word",
+            hint="Choose another name; reserved: see meshkit.names.",
         )
     return value
 

@@ -67,7 +67,7 @@ def check_rows(contract: Contract, table: pa.Table) -> tuple[pa.Table, list[dict
     return table.filter(pc.invert(bad)), rejected
 
 
-class _BuildSnapshot(beam.DoFn):  # type: ignore[misc]
+class _BuildSnapshot(beam.DoFn):
     def __init__(self, ctx: StageContext, inputs: dict[str, str]) -> None:
         self.ctx, self.inputs = ctx, inputs  # port name -> upstream product ref
 

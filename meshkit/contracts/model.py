@@ -219,7 +219,9 @@ def parse_contract(document: YamlDocument) -> Contract:
         err = exc.errors()[0]
         field = ".".join(f"[{p}]" if isinstance(p, int) else str(p) for p in err["loc"]).replace(".[", "[")
         raise ContractError(
-            f"{err['msg']}", location=document.location(field), hint="See the ODCS v3.1 reference for this field."
+            f"{err['msg']}",
+            location=document.location(field),
+            hint="See the ODCS v3.1 reference for this field.",
         ) from exc
     return Contract(path=document.path, document=document, odcs=odcs)
 

@@ -103,7 +103,7 @@ def dependency_order(products: list[DataProduct]) -> list[DataProduct]:
 
 def lineage_edges(products: list[DataProduct]) -> list[tuple[str, str]]:
     """(upstream, downstream) pairs of the product graph."""
-    edges = []
+    edges: list[tuple[str, str]] = []
     for p in products:
         try:
             edges.extend((u, p.ref) for u in p.descriptor.upstream)

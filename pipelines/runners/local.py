@@ -12,6 +12,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from meshkit.config import Settings
 from meshkit.errors import MeshkitError, TerminalError
@@ -27,6 +28,11 @@ from monitoring.metrics.run import RunSummary
 from pipelines.product import RefinedPipeline, load_pipeline
 from pipelines.sinks.warehouse import WarehouseTables
 from pipelines.transforms.stages import NAMESPACE, StageContext
+
+if TYPE_CHECKING:
+    import apache_beam as beam
+
+    from pipelines.transports.local_log import LocalEventLog
 
 CONSUMER_GROUP = "meshkit-pipeline"
 STAGE = "pipeline"
@@ -58,11 +64,11 @@ def _plan(settings: Settings, product: DataProduct, refined: bool, from_file: Pa
                 up = find_product(settings.domains_dir, port.product)
                 up_tables = WarehouseTables.of(up.domain, up.contract.table_name)
                 inputs[port.name] = warehouse_dataset(wh, up_tables.schema, f"{up_tables.table}_current")
-        zones = ("refined",)
-        kinds = ("current",)
+        zones: tuple[str, ...] = ("refined",)
+        kinds: tuple[str, ...] = ("current",)
     else:
-        port = product.descriptor.inputPorts[0].name if product.descriptor.inputPorts else "source"
-        inputs[port] = (
+        port_name = product.descriptor.inputPorts[0].name if product.descriptor.inputPorts else "source"
+        inputs[port_name] = (
             file_dataset(from_file) if from_file else eventlog_dataset(settings.eventlog_dir, topic_of(product))
         )
         zones = ("raw", "curated")
@@ -115,7 +121,7 @@ def run_product(
     emitter = LineageEmitter.from_settings(settings)
     emitter.start(product, STAGE, run_id, inputs=plan.inputs, outputs=plan.outputs)
     clock = time.monotonic()
-    log = None
+    log: LocalEventLog | None = None
     end_offsets: dict[int, int] = {}
     try:
         options = PipelineOptions(runner=runner, direct_num_workers=1, save_main_session=False)
@@ -150,13 +156,14 @@ def run_product(
     return summary
 
 
-def _source(settings: Settings, product: DataProduct, from_file: Path | None) -> tuple[object, object, dict[int, int]]:
+def _source(
+    settings: Settings, product: DataProduct, from_file: Path | None
+) -> tuple[beam.PTransform, LocalEventLog | None, dict[int, int]]:
     from pipelines.sources.bus import PartitionRange, ReadChangeFeedFile, ReadFromEventLog
+    from pipelines.transports.local_log import LocalEventLog
 
     if from_file is not None:
         return ReadChangeFeedFile(from_file, settings.batch_size), None, {}
-    from pipelines.transports.local_log import LocalEventLog
-
     log = LocalEventLog(settings.eventlog_dir, topic_of(product), settings.eventlog_partitions)
     committed = log.committed(CONSUMER_GROUP)
     end = log.end_offsets()

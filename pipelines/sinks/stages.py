@@ -24,7 +24,7 @@ def tables_of(ctx: StageContext) -> WarehouseTables:
     return WarehouseTables.of(ctx.product.split("/")[0], ctx.contract().table_name)
 
 
-class _WriteRaw(beam.DoFn):  # type: ignore[misc]
+class _WriteRaw(beam.DoFn):
     def __init__(self, ctx: StageContext) -> None:
         self.ctx = ctx
         self.rows = Metrics.counter(NAMESPACE, "rows:raw")
@@ -35,7 +35,7 @@ class _WriteRaw(beam.DoFn):  # type: ignore[misc]
         yield raw
 
 
-class WriteRawZone(beam.PTransform):  # type: ignore[misc]
+class WriteRawZone(beam.PTransform):
     """Keep every event exactly as received (for replay), then pass it on."""
 
     def __init__(self, ctx: StageContext) -> None:
@@ -46,7 +46,7 @@ class WriteRawZone(beam.PTransform):  # type: ignore[misc]
         return raw | beam.ParDo(_WriteRaw(self.ctx))
 
 
-class _WriteChanges(beam.DoFn):  # type: ignore[misc]
+class _WriteChanges(beam.DoFn):
     def __init__(self, ctx: StageContext) -> None:
         self.ctx = ctx
         self.curated = Metrics.counter(NAMESPACE, "rows:curated")
@@ -77,7 +77,7 @@ class _WriteChanges(beam.DoFn):  # type: ignore[misc]
         yield result.changelog_rows
 
 
-class WriteChanges(beam.PTransform):  # type: ignore[misc]
+class WriteChanges(beam.PTransform):
     """Curated Parquet, then the warehouse changelog and current-state MERGE, per ordered shard."""
 
     def __init__(self, ctx: StageContext) -> None:
@@ -88,7 +88,7 @@ class WriteChanges(beam.PTransform):  # type: ignore[misc]
         return events | beam.ParDo(_WriteChanges(self.ctx))
 
 
-class _WriteDeadLetters(beam.DoFn):  # type: ignore[misc]
+class _WriteDeadLetters(beam.DoFn):
     def __init__(self, ctx: StageContext) -> None:
         self.ctx = ctx
 
@@ -100,7 +100,7 @@ class _WriteDeadLetters(beam.DoFn):  # type: ignore[misc]
         yield dead.num_rows
 
 
-class WriteDeadLetters(beam.PTransform):  # type: ignore[misc]
+class WriteDeadLetters(beam.PTransform):
     """Dead letters with bodies to the raw zone; reasons and origins (no bodies) to the warehouse."""
 
     def __init__(self, ctx: StageContext) -> None:
@@ -111,7 +111,7 @@ class WriteDeadLetters(beam.PTransform):  # type: ignore[misc]
         return dead | beam.ParDo(_WriteDeadLetters(self.ctx))
 
 
-class _WriteDuplicates(beam.DoFn):  # type: ignore[misc]
+class _WriteDuplicates(beam.DoFn):
     def __init__(self, ctx: StageContext) -> None:
         self.ctx = ctx
 
@@ -121,7 +121,7 @@ class _WriteDuplicates(beam.DoFn):  # type: ignore[misc]
         yield duplicates.num_rows
 
 
-class WriteDuplicates(beam.PTransform):  # type: ignore[misc]
+class WriteDuplicates(beam.PTransform):
     """Duplicate deliveries dropped by de-duplication, recorded so every event in is accounted for."""
 
     def __init__(self, ctx: StageContext) -> None:

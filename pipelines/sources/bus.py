@@ -28,7 +28,9 @@ class PartitionRange:
     end: int
 
 
-def _raw_batch(partition: int, offsets: list[int], enqueued: list[int], keys: list[str | None], bodies: list[bytes]) -> pa.RecordBatch:
+def _raw_batch(
+    partition: int, offsets: list[int], enqueued: list[int], keys: list[str | None], bodies: list[bytes]
+) -> pa.RecordBatch:
     return pa.RecordBatch.from_arrays(
         [
             pa.array([partition] * len(offsets), pa.int32()),
@@ -41,7 +43,7 @@ def _raw_batch(partition: int, offsets: list[int], enqueued: list[int], keys: li
     )
 
 
-class _ReadPartition(beam.DoFn):  # type: ignore[misc]
+class _ReadPartition(beam.DoFn):
     def __init__(self, log_root: str, topic: str, partitions: int, batch_size: int) -> None:
         self.log_root, self.topic, self.partitions, self.batch_size = log_root, topic, partitions, batch_size
 
@@ -60,10 +62,12 @@ class _ReadPartition(beam.DoFn):  # type: ignore[misc]
                 )
 
 
-class ReadFromEventLog(beam.PTransform):  # type: ignore[misc]
+class ReadFromEventLog(beam.PTransform):
     """Bounded read of the given partition ranges of a local event-log topic."""
 
-    def __init__(self, log_root: Path, topic: str, partitions: int, ranges: list[PartitionRange], batch_size: int) -> None:
+    def __init__(
+        self, log_root: Path, topic: str, partitions: int, ranges: list[PartitionRange], batch_size: int
+    ) -> None:
         super().__init__()
         self.args = (str(log_root), topic, partitions, batch_size)
         self.ranges = [r for r in ranges if r.end > r.start]
@@ -97,7 +101,7 @@ def read_change_feed_file(path: Path, batch_size: int) -> Iterator[pa.RecordBatc
         yield _raw_batch(0, offsets, [now_ms] * len(offsets), [None] * len(offsets), bodies)
 
 
-class _ReadFile(beam.DoFn):  # type: ignore[misc]
+class _ReadFile(beam.DoFn):
     def __init__(self, batch_size: int) -> None:
         self.batch_size = batch_size
 
@@ -105,7 +109,7 @@ class _ReadFile(beam.DoFn):  # type: ignore[misc]
         yield from read_change_feed_file(Path(path), self.batch_size)
 
 
-class ReadChangeFeedFile(beam.PTransform):  # type: ignore[misc]
+class ReadChangeFeedFile(beam.PTransform):
     """Replay a file of change-feed items (either Cosmos DB format) through the standard pipeline."""
 
     def __init__(self, path: Path, batch_size: int) -> None:

@@ -28,8 +28,9 @@ DEAD_LETTER_SCHEMA = pa.schema(
 
 def source_schema(contract: Contract) -> pa.Schema:
     """Arrow schema of decoded events: the contract's source columns, then the pipeline's meta columns."""
+    # Only key columns are non-nullable: a delete carries the key alone; `required` is checked per event.
     fields = [
-        pa.field(c.name, arrow_type(c.logical_type, c.physical_type, c.options), nullable=not c.required)
+        pa.field(c.name, arrow_type(c.logical_type, c.physical_type, c.options), nullable=not c.primary_key)
         for c in contract.source_columns
     ]
     return pa.schema([*fields, *META_FIELDS])

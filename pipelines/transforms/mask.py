@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -51,7 +51,7 @@ def partial_value(value: Any) -> str:
 class MaskingPlan:
     """Which column gets which strategy, and the schema of masked batches."""
 
-    strategies: dict[str, str]
+    strategies: Mapping[str, str]
     key_columns: tuple[str, ...]
     schema: pa.Schema
 

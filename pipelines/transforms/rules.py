@@ -8,14 +8,16 @@ so a dead-letter reason never carries personal data out of the raw zone.
 from __future__ import annotations
 
 import json
+import operator
 import re
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
+from functools import partial
 from typing import Any
 
 from meshkit.contracts.model import Column
-from meshkit.contracts.types import decimal_params
+from meshkit.contracts.types import arrow_type, decimal_params
 
 Converter = Callable[[Any], Any]
 
@@ -103,7 +105,7 @@ def _to_date(column: Column, value: Any) -> date:
 
 
 def _timestamp_converter(column: Column) -> Converter:
-    aware = column.options.get("timezone", True)
+    aware = arrow_type(column.logical_type, column.physical_type, column.options).tz is not None
 
     def to_timestamp(value: Any) -> datetime:
         try:
@@ -134,37 +136,57 @@ def _to_json_text(column: Column, value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
+_BOUNDS: tuple[tuple[str, Callable[[Decimal, Decimal], bool], str], ...] = (
+    ("minimum", operator.ge, "less than"),
+    ("maximum", operator.le, "greater than"),
+    ("exclusiveMinimum", operator.gt, "not greater than"),
+    ("exclusiveMaximum", operator.lt, "not less than"),
+)
+
+
 def _constraints(column: Column) -> list[Callable[[Any], None]]:
-    opts, name, rules = column.options, column.name, []
+    opts, name = column.options, column.name
+    rules: list[Callable[[Any], None]] = []
     if column.logical_type == "string":
         if (lo := opts.get("minLength")) is not None:
-            rules.append(_check(lambda v, lo=lo: len(v) >= lo, "length", name, f"shorter than {lo} characters"))
+            rules.append(_check(partial(_min_length, lo), "length", name, f"shorter than {lo} characters"))
         if (hi := opts.get("maxLength")) is not None:
-            rules.append(_check(lambda v, hi=hi: len(v) <= hi, "length", name, f"longer than {hi} characters"))
+            rules.append(_check(partial(_max_length, hi), "length", name, f"longer than {hi} characters"))
         if pattern := opts.get("pattern"):
             rx = re.compile(pattern)
-            rules.append(
-                _check(lambda v, rx=rx: rx.search(v) is not None, "pattern", name, f"does not match {pattern}")
-            )
+            rules.append(_check(partial(_searches, rx), "pattern", name, f"does not match {pattern}"))
         if (fmt := opts.get("format")) in _FORMATS:
-            rx = _FORMATS[fmt]
-            rules.append(_check(lambda v, rx=rx: rx.match(v) is not None, "format", name, f"is not a valid {fmt}"))
+            rules.append(_check(partial(_matches, _FORMATS[fmt]), "format", name, f"is not a valid {fmt}"))
     if column.logical_type in ("number", "integer"):
-        bounds = (
-            ("minimum", lambda v, b: v >= b, "less than"),
-            ("maximum", lambda v, b: v <= b, "greater than"),
-            ("exclusiveMinimum", lambda v, b: v > b, "not greater than"),
-            ("exclusiveMaximum", lambda v, b: v < b, "not less than"),
-        )
-        for key, test, words in bounds:
+        for key, test, words in _BOUNDS:
             if (bound := opts.get(key)) is not None and not isinstance(bound, bool):
-                b = Decimal(str(bound))
-                rules.append(_check(lambda v, b=b, t=test: t(Decimal(str(v)), b), "range", name, f"is {words} {bound}"))
+                check = partial(_within, test, Decimal(str(bound)))
+                rules.append(_check(check, "range", name, f"is {words} {bound}"))
     if column.valid_values is not None:
         allowed = frozenset(column.valid_values)
         listed = ", ".join(map(str, column.valid_values))
-        rules.append(_check(lambda v: v in allowed, "enum", name, f"is not one of {listed}"))
+        rules.append(_check(allowed.__contains__, "enum", name, f"is not one of {listed}"))
     return rules
+
+
+def _min_length(lo: int, value: str) -> bool:
+    return len(value) >= lo
+
+
+def _max_length(hi: int, value: str) -> bool:
+    return len(value) <= hi
+
+
+def _searches(rx: re.Pattern[str], value: str) -> bool:
+    return rx.search(value) is not None
+
+
+def _matches(rx: re.Pattern[str], value: str) -> bool:
+    return rx.match(value) is not None
+
+
+def _within(test: Callable[[Decimal, Decimal], bool], bound: Decimal, value: Any) -> bool:
+    return test(Decimal(str(value)), bound)
 
 
 def _check(test: Callable[[Any], bool], rule: str, column: str, words: str) -> Callable[[Any], None]:

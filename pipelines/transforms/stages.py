@@ -52,7 +52,7 @@ def output_schema(contract: Contract, masked: pa.Schema) -> pa.Schema:
     return pa.schema([*fields, *META_FIELDS])
 
 
-class _Decode(beam.DoFn):  # type: ignore[misc]
+class _Decode(beam.DoFn):
     def __init__(self, ctx: StageContext) -> None:
         self.ctx = ctx
         self.events_in = Metrics.counter(NAMESPACE, "events_in")
@@ -78,7 +78,7 @@ class _Decode(beam.DoFn):  # type: ignore[misc]
             yield result.events
 
 
-class DecodeAndValidate(beam.PTransform):  # type: ignore[misc]
+class DecodeAndValidate(beam.PTransform):
     """Raw batches -> typed, validated events (main) and dead letters with reasons (`dead_letters`)."""
 
     def __init__(self, ctx: StageContext) -> None:
@@ -89,7 +89,7 @@ class DecodeAndValidate(beam.PTransform):  # type: ignore[misc]
         return raw | beam.ParDo(_Decode(self.ctx)).with_outputs(DEAD, main="events")
 
 
-class _KeyByShard(beam.DoFn):  # type: ignore[misc]
+class _KeyByShard(beam.DoFn):
     def __init__(self, shards: int) -> None:
         self.shards = shards
 
@@ -97,7 +97,7 @@ class _KeyByShard(beam.DoFn):  # type: ignore[misc]
         yield from split_by_shard(batch, self.shards)
 
 
-class _Deduplicate(beam.DoFn):  # type: ignore[misc]
+class _Deduplicate(beam.DoFn):
     def __init__(self) -> None:
         self.duplicates = Metrics.counter(NAMESPACE, "duplicates_dropped")
 
@@ -110,7 +110,7 @@ class _Deduplicate(beam.DoFn):  # type: ignore[misc]
             yield events
 
 
-class OrderAndDeduplicate(beam.PTransform):  # type: ignore[misc]
+class OrderAndDeduplicate(beam.PTransform):
     """Gather every event of a key in one shard, sort by LSN, drop duplicate (key, LSN) deliveries."""
 
     def __init__(self, shards: int) -> None:
@@ -126,7 +126,7 @@ class OrderAndDeduplicate(beam.PTransform):  # type: ignore[misc]
         )
 
 
-class _MaskAndTransform(beam.DoFn):  # type: ignore[misc]
+class _MaskAndTransform(beam.DoFn):
     def __init__(self, ctx: StageContext) -> None:
         self.ctx = ctx
         self.failed = Metrics.counter(NAMESPACE, "dead_letters")
@@ -185,7 +185,7 @@ def transform_dead_letters(masked: pa.RecordBatch, exc: Exception) -> pa.RecordB
     return dead_letter_batch(rows)
 
 
-class MaskAndTransform(beam.PTransform):  # type: ignore[misc]
+class MaskAndTransform(beam.PTransform):
     """Mask personal data per the contract, then run the domain's transform on the masked batch."""
 
     def __init__(self, ctx: StageContext) -> None:
