@@ -89,7 +89,7 @@ class _BuildSnapshot(beam.DoFn):
             Metrics.counter(NAMESPACE, "dead_letters").inc(len(rejected))
             for row in rejected:
                 Metrics.counter(NAMESPACE, f"dead_letter:{row['reason_code']}").inc()
-            write_dead_letters(layout_of(self.ctx), dead_letter_batch(rejected), self.ctx.ingest_date)
+            write_dead_letters(layout_of(self.ctx), dead_letter_batch(rejected), self.ctx.ingest_date, self.ctx.run_id)
         key = pa.array(
             [
                 "|".join(map(str, r))

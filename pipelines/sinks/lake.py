@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 
@@ -37,7 +38,8 @@ class LakeLayout:
 
 
 def _write(path: str, data: bytes) -> None:
-    with FileSystems.create(path) as handle:
+    # we compress ourselves (deterministic bytes, mtime=0); Beam would gzip `.gz` paths a second time
+    with FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
         handle.write(data)
 
 
@@ -52,13 +54,16 @@ def write_raw(layout: LakeLayout, raw: pa.RecordBatch, ingest_date: str) -> str:
     return path
 
 
-def write_dead_letters(layout: LakeLayout, dead: pa.RecordBatch, ingest_date: str) -> str:
+def write_dead_letters(layout: LakeLayout, dead: pa.RecordBatch, ingest_date: str, run_id: str) -> str:
     """Rejected events with reason and origin, kept in the raw zone because bodies may hold personal data."""
     rows = dead.to_pylist()
-    digest = hashlib.sha1(b"".join(f"{r['partition']}:{r['offset']};".encode() for r in rows)).hexdigest()[:16]
+    digest = hashlib.sha1(
+        run_id.encode() + b"".join(f"{r['partition']}:{r['offset']};".encode() for r in rows)
+    ).hexdigest()[:16]
     out = io.BytesIO()
     for r in rows:
         record = {k: v for k, v in r.items() if k != "body"}
+        record["run_id"] = run_id
         record["body"] = r["body"].decode("utf-8", errors="replace")
         out.write(json.dumps(record, ensure_ascii=False).encode("utf-8") + b"\n")
     path = FileSystems.join(layout.partition("raw", ingest_date, "_dead_letters"), f"dl-{digest}.jsonl.gz")

@@ -93,7 +93,7 @@ class _WriteDeadLetters(beam.DoFn):
         self.ctx = ctx
 
     def process(self, dead: pa.RecordBatch) -> Iterator[int]:
-        write_dead_letters(layout_of(self.ctx), dead, self.ctx.ingest_date)
+        write_dead_letters(layout_of(self.ctx), dead, self.ctx.ingest_date, self.ctx.run_id)
         audit = pa.Table.from_batches([dead.drop_columns(["body"])])
         audit = audit.append_column("run_id", pa.array([self.ctx.run_id] * dead.num_rows, pa.string()))
         DuckDBWarehouse(self.ctx.settings.warehouse_path).append(tables_of(self.ctx), "dead_letters", audit)

@@ -110,3 +110,14 @@ def test_sinks_write_raw_curated_warehouse_and_dead_letters(settings: Settings) 
     assert len(list((lake / "meshkit-lake-raw/payments/transactions/_dead_letters").rglob("*.jsonl.gz"))) == 1
     curated = list((lake / "meshkit-lake-curated/payments/transactions").rglob("*.parquet"))
     assert len(curated) == 1 and "ingest_date=2026-11-01" in str(curated[0])
+
+
+def test_raw_zone_files_replay_byte_for_byte(settings: Settings) -> None:
+    from pipelines.sinks.lake import write_raw
+    from pipelines.sinks.stages import layout_of
+    from pipelines.sources.bus import read_change_feed_file
+
+    bodies = [tx(A, 1), b'{"multi":\n"line"}', b"not json"]
+    path = Path(write_raw(layout_of(ctx(settings)), raw(bodies), "2026-11-01"))
+    replayed = [b for batch in read_change_feed_file(path, 2) for b in batch.column("body").to_pylist()]
+    assert replayed == [bodies[0], b'{"multi":\\n"line"}', b"not json"]
