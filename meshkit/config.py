@@ -6,8 +6,10 @@ Secrets never come from files in the repository: the masking key is read from th
 
 from __future__ import annotations
 
+import difflib
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -76,12 +78,61 @@ class Settings(BaseModel):
 
 
 _FIELDS = tuple(Settings.model_fields)
+_VALID_SETTINGS = f"Valid settings are: {', '.join(_FIELDS)}."
+
+
+def _env_name(key: str) -> str:
+    return f"{ENV_PREFIX}{key.upper()}"
 
 
 def _from_env(environ: Mapping[str, str]) -> dict[str, Any]:
-    return {
-        name: environ[f"{ENV_PREFIX}{name.upper()}"] for name in _FIELDS if f"{ENV_PREFIX}{name.upper()}" in environ
-    }
+    return {name: environ[_env_name(name)] for name in _FIELDS if _env_name(name) in environ}
+
+
+@dataclass(frozen=True)
+class _Layer:
+    """One source of settings and, for error messages, where each of its keys was written."""
+
+    source: str
+    values: dict[str, Any]
+    lines: Mapping[str, int] = field(default_factory=dict)  # meshkit.yaml: key -> line
+
+    def origin(self, key: str) -> str:
+        if self.source.startswith("environment"):
+            return f"environment variable {_env_name(key)}"
+        return f"{self.source}:{self.lines[key]}" if key in self.lines else self.source
+
+    def location(self, key: str) -> Location | None:
+        if key not in self.lines:
+            return None
+        return Location(self.source, self.lines[key], key)
+
+
+def _file_layer(config_file: Path) -> _Layer:
+    doc = load_yaml(config_file)
+    data = doc.data or {}
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"{CONFIG_FILE} must be a mapping of settings",
+            location=Location(str(config_file), 1),
+            hint=f"Write one `setting: value` per line, e.g. `profile: local`. {_VALID_SETTINGS}",
+        )
+    return _Layer(str(config_file), data, {k: doc.lines[k] for k in data if isinstance(k, str) and k in doc.lines})
+
+
+def _unknown_key_hint(key: object) -> str:
+    close = difflib.get_close_matches(str(key), _FIELDS, n=1)
+    guess = f"Did you mean {close[0]!r}? " if close else ""
+    return f"{guess}{_VALID_SETTINGS}"
+
+
+def _invalid_value_hint(key: str, layer: _Layer) -> str:
+    valid = "Valid profiles are: local, emulators, cloud. " if key == "profile" else ""
+    if layer.source.startswith("environment"):
+        return f"{valid}Correct or unset {_env_name(key)}."
+    if layer.source == "command line":
+        return f"{valid}Correct the command-line value."
+    return f"{valid}Correct {key!r} in {layer.source} or remove it."
 
 
 def load_settings(
@@ -92,21 +143,19 @@ def load_settings(
     """Resolve settings in the documented order; an invalid key names its source and valid values."""
     root = (root or Path.cwd()).resolve()
     environ = os.environ if environ is None else environ
-    layers: list[tuple[str, dict[str, Any]]] = []
+    layers: list[_Layer] = []
     config_file = root / CONFIG_FILE
     if config_file.exists():
-        data = load_yaml(config_file).data or {}
-        if not isinstance(data, dict):
-            raise ConfigError("meshkit.yaml must be a mapping", location=Location(str(config_file), 1))
-        layers.append((str(config_file), data))
-    layers.append((f"environment ({ENV_PREFIX}*)", _from_env(environ)))
-    layers.append(("command line", {k: v for k, v in (overrides or {}).items() if v is not None}))
+        layers.append(_file_layer(config_file))
+    layers.append(_Layer(f"environment ({ENV_PREFIX}*)", _from_env(environ)))
+    layers.append(_Layer("command line", {k: v for k, v in (overrides or {}).items() if v is not None}))
     merged: dict[str, Any] = {"root": root}
-    for source, values in layers:
-        for key, value in values.items():
+    for layer in layers:
+        for key, value in layer.values.items():
             if key not in _FIELDS:
+                where = "" if layer.location(key) else f" in {layer.source}"
                 raise ConfigError(
-                    f"unknown setting {key!r} in {source}", hint=f"Valid settings are: {', '.join(_FIELDS)}."
+                    f"unknown setting {key!r}{where}", location=layer.location(key), hint=_unknown_key_hint(key)
                 )
             merged[key] = value
         try:
@@ -115,7 +164,7 @@ def load_settings(
             err = exc.errors()[0]
             key = str(err["loc"][0]) if err["loc"] else "?"
             raise ConfigError(
-                f"invalid value {merged.get(key)!r} for setting {key!r} from {source}: {err['msg']}",
-                hint="Valid profiles are: local, emulators, cloud." if key == "profile" else None,
+                f"invalid value {merged.get(key)!r} for setting {key!r} from {layer.origin(key)}: {err['msg']}",
+                hint=_invalid_value_hint(key, layer),
             ) from exc
     return Settings.model_validate(merged)

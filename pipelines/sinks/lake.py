@@ -44,11 +44,12 @@ def _write(path: str, data: bytes) -> None:
 
 
 def write_raw(layout: LakeLayout, raw: pa.RecordBatch, ingest_date: str) -> str:
-    """Events exactly as received, one per line (a body's own newlines are escaped to keep lines)."""
+    """Events as received, one per line. A newline inside a JSON document can only be whitespace
+    between tokens, so it becomes a space: the line stays the same JSON value."""
     partitions = raw.column("partition")
     offsets = raw.column("offset").to_pylist()
     name = f"part-p{partitions[0].as_py():04d}-o{min(offsets):012d}-{max(offsets):012d}.jsonl.gz"
-    lines = b"\n".join(body.replace(b"\n", b"\\n") for body in raw.column("body").to_pylist()) + b"\n"
+    lines = b"\n".join(body.replace(b"\n", b" ") for body in raw.column("body").to_pylist()) + b"\n"
     path = FileSystems.join(layout.partition("raw", ingest_date), name)
     _write(path, gzip.compress(lines, compresslevel=5, mtime=0))
     return path
