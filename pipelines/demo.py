@@ -4,6 +4,7 @@ feed, relay it into the local event log, run every product's pipeline in depende
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 from meshkit.config import Settings
 from meshkit.products.discovery import dependency_order, discover
@@ -34,13 +35,26 @@ def _related_table(product: DataProduct) -> str | None:
     return None
 
 
+def recent_start(product: DataProduct, events: int, now: datetime) -> datetime:
+    """A start time so that the simulated changes, at the contract's expected rate, end about now."""
+    source = product.contract.source
+    per_day = (source.expected_changes_per_day if source else None) or 86_400
+    return now.replace(second=0, microsecond=0) - timedelta(days=events / per_day)
+
+
 def simulate_and_publish(
-    settings: Settings, product: DataProduct, events: int, seed: int, related_keys: tuple[str, ...] | None
+    settings: Settings,
+    product: DataProduct,
+    events: int,
+    seed: int,
+    related_keys: tuple[str, ...] | None,
+    now: datetime | None = None,
 ) -> tuple[SimulatedFeed, int]:
-    """Simulate the product's change feed and relay it into the product's event-log topic."""
+    """Simulate the product's change feed (ending about `now`) and relay it into the product's topic."""
     from pipelines.transports.local_log import LocalEventLog
 
-    config = SimulationConfig(events=events, seed=seed, related_keys=related_keys)
+    start = recent_start(product, events, now or datetime.now(UTC))
+    config = SimulationConfig(events=events, seed=seed, related_keys=related_keys, start=start)
     feed = ChangeFeedSimulator(product.contract, config).generate()
     source = product.contract.source
     source_name = f"cosmosdb:{source.account}/{source.database}/{source.container}" if source else product.ref
@@ -50,8 +64,8 @@ def simulate_and_publish(
 
 
 def run_demo(settings: Settings, events: int = 3000, seed: int = 7) -> DemoResult:
-    """Every product in dependency order; the same seed gives the same feeds, so a second demo run
-    re-delivers the same changes and must leave the current state unchanged."""
+    """Every product in dependency order. The same seed gives the same changes (same keys and LSNs), so a
+    second demo run re-delivers them and must leave the current state unchanged."""
     result = DemoResult()
     keys_by_table: dict[str, tuple[str, ...]] = {}
     for offset, product in enumerate(dependency_order(discover(settings.domains_dir))):

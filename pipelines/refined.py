@@ -101,7 +101,6 @@ class _BuildSnapshot(beam.DoFn):
         write_parquet(layout_of(self.ctx), "refined", snapshot, self.ctx.ingest_date)
         warehouse.replace(tables_of(self.ctx), "current", good)
         Metrics.counter(NAMESPACE, "rows:refined").inc(good.num_rows)
-        Metrics.counter(NAMESPACE, "rows:current").inc(good.num_rows)
         yield good.num_rows
 
 

@@ -26,7 +26,7 @@ from monitoring.lineage.naming import (
 )
 from monitoring.metrics.run import RunSummary
 from pipelines.product import RefinedPipeline, load_pipeline
-from pipelines.sinks.warehouse import WarehouseTables
+from pipelines.sinks.warehouse import DuckDBWarehouse, WarehouseTables
 from pipelines.transforms.stages import NAMESPACE, StageContext
 
 if TYPE_CHECKING:
@@ -145,7 +145,9 @@ def run_product(
         ) from exc
     if log is not None:
         log.commit(CONSUMER_GROUP, end_offsets)
-    summary = _summary(result, product, run_id, started, time.monotonic() - clock, plan, refined)
+    tables = WarehouseTables.of(product.domain, product.contract.table_name)
+    current_rows = DuckDBWarehouse(settings.warehouse_path).count(tables, "current")
+    summary = _summary(result, product, run_id, started, time.monotonic() - clock, plan, current_rows)
     MetricsStore(settings.metrics_path).record(summary)
     input_rows = dict.fromkeys(plan.inputs, summary.events_in) if not refined else None
     emitter.complete(
@@ -181,8 +183,9 @@ def _summary(
     started: datetime,
     duration: float,
     plan: RunPlan,
-    refined: bool,
+    current_rows: int,
 ) -> RunSummary:
+    """Figures from the pipeline's Beam metrics; `current` is the current-state table's size after the run."""
     from apache_beam.metrics.metric import MetricsFilter
 
     counters: dict[str, int] = {}
@@ -197,8 +200,7 @@ def _summary(
     newest = distributions.get("source_ts_ms")
     lag = distributions.get("source_lag_ms")
     rows = {name.split(":", 1)[1]: n for name, n in counters.items() if name.startswith("rows:")}
-    if refined:
-        rows.setdefault("current", 0)
+    rows["current"] = current_rows
     return RunSummary(
         product=product.ref,
         run_id=run_id,

@@ -141,6 +141,13 @@ class DuckDBWarehouse:
         with self.connect() as con:
             return con.sql(f"SELECT * FROM {t.name(kind)}").to_arrow_table()
 
+    def count(self, t: WarehouseTables, kind: str) -> int:
+        """Rows in one of the product's tables (0 when it does not exist yet)."""
+        if not self.exists(t, kind):
+            return 0
+        with self.connect() as con:
+            return _count(con, t.name(kind))
+
     def exists(self, t: WarehouseTables, kind: str) -> bool:
         with self.connect() as con:
             found = con.execute(
