@@ -7,6 +7,7 @@ without Beam. The runner turns them into Beam graphs.
 from __future__ import annotations
 
 import importlib.util
+import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,7 +53,17 @@ def load_pipeline(path: Path) -> ProductPipeline:
     if spec is None or spec.loader is None:
         raise ContractError("cannot import the product pipeline", location=Location(str(path)))
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:  # the domain's code: report it like any other user error
+        line = next(
+            (f.lineno for f in reversed(traceback.extract_tb(exc.__traceback__)) if f.filename == str(path)), None
+        )
+        raise ContractError(
+            f"pipeline.py failed to load: {type(exc).__name__}: {exc}",
+            location=Location(str(path), line),
+            hint="Fix the error at that line; run `python <that file>` to see the full traceback.",
+        ) from exc
     value = getattr(module, "pipeline", None)
     if not isinstance(value, ChangeFeedPipeline | RefinedPipeline):
         raise ContractError(

@@ -122,3 +122,37 @@ def test_raw_zone_files_replay_byte_for_byte(settings: Settings) -> None:
     replayed = [b for batch in read_change_feed_file(path, 2) for b in batch.column("body").to_pylist()]
     assert replayed == [bodies[0], b'{"multi": "line"}', b"not json"]
     assert json.loads(replayed[1]) == json.loads(bodies[1])
+
+
+def test_a_failing_domain_transform_dead_letters_its_rows(settings: Settings, tmp_path: Path) -> None:
+    broken = tmp_path / "pipeline.py"
+    broken.write_text(
+        "from pipelines.product import ChangeFeedPipeline\n"
+        "def transform(batch):\n"
+        "    raise ZeroDivisionError('bad domain logic')\n"
+        "pipeline = ChangeFeedPipeline(transform=transform)\n"
+    )
+    c = StageContext(**{**ctx(settings).__dict__, "pipeline_path": str(broken)})
+    with BeamTestPipeline(argv=[]) as p:
+        decoded = p | beam.Create([raw([tx(A, 1), tx(B, 1)])]) | DecodeAndValidate(c)
+        masked = (decoded.events | OrderAndDeduplicate(c.shards)).events | MaskAndTransform(c)
+        assert_that(masked.events, equal_to([]), label="none")
+        assert_that(
+            rows_of(masked[DEAD], "offset", "reason_code"),
+            equal_to([(0, "transform-error"), (1, "transform-error")]),
+            label="dead",
+        )
+
+
+def test_a_pipeline_file_that_does_not_import_is_a_located_error(tmp_path: Path) -> None:
+    import pytest
+
+    from meshkit.errors import ContractError
+    from pipelines.product import load_pipeline
+
+    broken = tmp_path / "pipeline.py"
+    broken.write_text("x = 1\ny = undefined_name\n")
+    with pytest.raises(ContractError) as info:
+        load_pipeline(broken)
+    assert info.value.location is not None and info.value.location.line == 2
+    assert "NameError" in info.value.reason
