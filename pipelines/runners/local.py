@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from meshkit.config import Settings
-from meshkit.errors import MeshkitError, TerminalError
+from meshkit.errors import Location, MeshkitError, TerminalError
 from meshkit.products.model import DataProduct
 from monitoring.lineage.naming import (
     DatasetName,
@@ -59,10 +59,18 @@ def _plan(settings: Settings, product: DataProduct, refined: bool, from_file: Pa
     if refined:
         from meshkit.products.discovery import find_product
 
+        warehouse = DuckDBWarehouse(wh)
         for port in product.descriptor.inputPorts:
             if port.product:
                 up = find_product(settings.domains_dir, port.product)
                 up_tables = WarehouseTables.of(up.domain, up.contract.table_name)
+                if not warehouse.exists(up_tables, "current"):
+                    raise TerminalError(
+                        f"input port {port.name!r} of {product.ref} reads {port.product}, which has no "
+                        "current-state table yet",
+                        location=Location(str(product.descriptor_path), field=f"inputPorts.{port.name}"),
+                        hint=f"Run `meshkit run {port.product}` first, or `meshkit demo` for the whole mesh.",
+                    )
                 inputs[port.name] = warehouse_dataset(wh, up_tables.schema, f"{up_tables.table}_current")
         zones: tuple[str, ...] = ("refined",)
         kinds: tuple[str, ...] = ("current",)

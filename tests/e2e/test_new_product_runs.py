@@ -33,3 +33,14 @@ def test_scaffold_validate_simulate_run(tmp_path: Path, capsys: pytest.CaptureFi
     emails = {r[0] for r in con.sql("SELECT email FROM shop.orders_current").fetchall()}
     con.close()
     assert emails and not emails & feed.personal_values  # the scaffold's personal column is hashed
+
+
+def test_a_refined_product_before_its_inputs_says_what_to_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MESHKIT_WORKSPACE", str(tmp_path / "ws"))
+    root = Path(__file__).resolve().parents[2]
+    assert main(["--root", str(root), "run", "risk/customer-exposure"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("Error:") and "dataproduct.yaml" in err
+    assert "Run `meshkit run customers/users` first" in err
