@@ -21,3 +21,16 @@ def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
     """Local-profile settings over the real domains/ with state in a temporary workspace."""
     monkeypatch.delenv("MESHKIT_MASKING_KEY", raising=False)
     return load_settings(ROOT, overrides={"workspace": str(tmp_path / "ws")}, environ={})
+
+
+def require_emulator(name: str, available: bool, why: str) -> None:
+    """Skip an emulator test whose service cannot run here, or fail it when CI demands emulators
+    (`MESHKIT_REQUIRE_EMULATORS=1`), so a missing emulator never passes silently."""
+    import os
+
+    if available:
+        return
+    message = f"emulator {name} is not available: {why}"
+    if os.environ.get("MESHKIT_REQUIRE_EMULATORS") == "1":
+        pytest.fail(message + " (MESHKIT_REQUIRE_EMULATORS=1)")
+    pytest.skip(message)
