@@ -22,11 +22,11 @@ RESERVED = frozenset(
 def validate_name(value: str, what: str) -> str:
     """Return `value` if it is a safe lower-case kebab-case name, else raise with the rule it broke."""
     rule = (
-        f"a {what} name is 1-{MAX_LENGTH} characters of lower-case letters, digits and single hyphens, "
-        "starting with a letter (e.g. `payments` or `customer-exposure`)"
+        f"A {what} name is 1-{MAX_LENGTH} characters of lower-case letters, digits and single hyphens, "
+        "starting with a letter (e.g. `payments` or `customer-exposure`)."
     )
     if not value or len(value) > MAX_LENGTH or not _NAME.match(value):
-        raise NameError_(f"invalid {what} name {value!r}", hint=f"Use {rule}.")
+        raise NameError_(f"invalid {what} name {value!r}", hint=rule)
     if value in RESERVED:
         raise NameError_(
             f"{what} name {value!r} is a reserved word",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import sys
 from collections.abc import Sequence
 
@@ -42,18 +43,86 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_CONSOLE_HANDLER = "meshkit-console"
+_LOG_FORMAT = "%(levelname)s %(name)s: %(message)s"
+# Beam logs a failing DoFn with its traceback at ERROR and then re-raises it; the runner turns the
+# exception into a MeshkitError, which `main` prints as one `Error:` line.
+_BEAM_DOFN_FAILURE_LOGGER = "apache_beam.runners.common"
+
+
+class _ConsoleHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever `sys.stderr` is when a record arrives (tests swap it per test)."""
+
+    def __init__(self) -> None:
+        logging.Handler.__init__(self)
+
+    @property
+    def stream(self) -> object:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: object) -> None:
+        pass
+
+
+class _BriefFormatter(logging.Formatter):
+    """One line per record: tracebacks belong to `--debug`."""
+
+    def formatException(self, ei: object) -> str:  # noqa: N802 - logging's spelling
+        return ""
+
+    def formatStack(self, stack_info: str) -> str:  # noqa: N802 - logging's spelling
+        return ""
+
+
+def _not_a_reraised_dofn_failure(record: logging.LogRecord) -> bool:
+    return not (record.name == _BEAM_DOFN_FAILURE_LOGGER and record.exc_info and record.levelno >= logging.ERROR)
+
+
+def configure_logging(debug: bool) -> None:
+    """Console logging for one command: warnings on one line each by default; INFO and full
+    tracebacks (Beam's included) with --debug. Installing a root handler also makes Beam's own
+    `logging.basicConfig()` a no-op."""
+    root = logging.getLogger()
+    handler = next((h for h in root.handlers if h.get_name() == _CONSOLE_HANDLER), None)
+    if handler is None:
+        handler = _ConsoleHandler()
+        handler.set_name(_CONSOLE_HANDLER)
+        root.addHandler(handler)
+    level = logging.INFO if debug else logging.WARNING
+    handler.setLevel(level)
+    handler.setFormatter(logging.Formatter(_LOG_FORMAT) if debug else _BriefFormatter(_LOG_FORMAT))
+    handler.filters.clear()
+    if not debug:
+        handler.addFilter(_not_a_reraised_dofn_failure)
+    root.setLevel(level)
+    logging.getLogger("apache_beam").setLevel(level)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "_module", None):
         parser.print_help()
         return 2
+    configure_logging(args.debug)
     try:
         code: int = args._module.run(args)
     except MeshkitError as exc:
         if args.debug:
             raise
         print(f"Error: {exc.message}", file=sys.stderr)
+        return 1
+    except Exception as exc:
+        # not a mistake we anticipated: still no traceback unless asked for (design: errors are for people)
+        if args.debug:
+            raise
+        first_line = (str(exc).splitlines() or [""])[0][:300]
+        print(
+            f"Error: unexpected {type(exc).__name__}: {first_line}. This is a bug in meshkit or in the "
+            "product's own code; run again with --debug for the traceback.",
+            file=sys.stderr,
+        )
         return 1
     except KeyboardInterrupt:
         print("Interrupted.", file=sys.stderr)

@@ -25,10 +25,12 @@ def run(args: argparse.Namespace) -> int:
     if args.runner not in RUNNERS:
         raise ConfigError(f"unknown runner {args.runner!r}", hint=f"Valid values are: {', '.join(RUNNERS)}.")
     from meshkit.products.discovery import find_product
-    from pipelines.runners.local import run_product
 
     settings = settings_from(args)
     product = find_product(settings.domains_dir, args.product)
+    # Beam loads only once the product is known: a mistyped name fails in a fraction of a second
+    from pipelines.runners.local import run_product
+
     summary = run_product(settings, product, from_file=args.from_file, runner=RUNNERS[args.runner]).to_dict()
     print(json.dumps(summary, indent=2) if args.format == "json" else render_summary(summary))
     return 0

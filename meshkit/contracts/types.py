@@ -7,9 +7,10 @@ warehouse DDL derives from the Arrow type, so there is no second mapping tucked 
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
+if TYPE_CHECKING:  # pyarrow loads only where Arrow types are built, so `meshkit validate` stays light
+    import pyarrow as pa
 
 LOGICAL_TYPES = ("string", "date", "timestamp", "time", "number", "integer", "object", "array", "boolean")
 
@@ -59,6 +60,8 @@ def decimal_params(physical_type: str | None) -> tuple[int, int] | None:
 
 def arrow_type(logical_type: str, physical_type: str | None, options: dict[str, Any]) -> pa.DataType:
     """The Arrow type for one contract column."""
+    import pyarrow as pa
+
     physical = physical_base(physical_type) if physical_type else ""
     if logical_type == "string":
         return pa.string()

@@ -31,11 +31,20 @@ from pipelines.transforms.stages import NAMESPACE, StageContext
 
 if TYPE_CHECKING:
     import apache_beam as beam
+    from apache_beam.runners.runner import PipelineRunner
 
     from pipelines.transports.local_log import LocalEventLog
 
 CONSUMER_GROUP = "meshkit-pipeline"
 STAGE = "pipeline"
+
+
+def local_runner() -> PipelineRunner:
+    """Beam's in-process FnApiRunner. Named explicitly: Beam's `DirectRunner` first tries to download
+    the Prism runner binary from the internet, which would make local runs depend on the network."""
+    from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+
+    return FnApiRunner()
 
 
 def topic_of(product: DataProduct) -> str:
@@ -132,8 +141,8 @@ def run_product(
     log: LocalEventLog | None = None
     end_offsets: dict[int, int] = {}
     try:
-        options = PipelineOptions(runner=runner, direct_num_workers=1, save_main_session=False)
-        p = beam.Pipeline(options=options)
+        options = PipelineOptions(flags=[], save_main_session=False)
+        p = beam.Pipeline(runner=local_runner() if runner == "DirectRunner" else runner, options=options)
         if refined:
             inputs = {port.name: port.product for port in product.descriptor.inputPorts if port.product}
             build_refined_pipeline(p, ctx, inputs)

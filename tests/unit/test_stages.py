@@ -12,6 +12,7 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from meshkit.config import Settings
 from pipelines.events import RAW_SCHEMA
+from pipelines.runners.local import local_runner
 from pipelines.sinks.stages import WriteChanges, WriteDeadLetters, WriteRawZone
 from pipelines.transforms.stages import (
     DEAD,
@@ -80,7 +81,7 @@ def rows_of(pcoll: beam.PCollection, *columns: str) -> beam.PCollection:
 def test_decode_order_mask_transform(settings: Settings) -> None:
     bodies = [tx(A, 2, status="settled"), tx(A, 1), tx(B, 1, amount="9000.00"), tx(A, 2, status="settled"), b"oops"]
     c = ctx(settings)
-    with BeamTestPipeline(argv=[]) as p:
+    with BeamTestPipeline(runner=local_runner(), argv=[]) as p:
         decoded = p | beam.Create([raw(bodies)]) | DecodeAndValidate(c)
         assert_that(rows_of(decoded[DEAD], "offset", "reason_code"), equal_to([(4, "invalid-json")]), label="dead")
         ordered = decoded.events | OrderAndDeduplicate(c.shards)
@@ -99,7 +100,7 @@ def test_decode_order_mask_transform(settings: Settings) -> None:
 
 def test_sinks_write_raw_curated_warehouse_and_dead_letters(settings: Settings) -> None:
     c = ctx(settings)
-    with BeamTestPipeline(argv=[]) as p:
+    with BeamTestPipeline(runner=local_runner(), argv=[]) as p:
         raws = p | beam.Create([raw([tx(A, 1), tx(A, 3, status="settled"), b"[]"])]) | WriteRawZone(c)
         decoded = raws | DecodeAndValidate(c)
         written = (decoded.events | OrderAndDeduplicate(c.shards)).events | MaskAndTransform(c)
@@ -133,7 +134,7 @@ def test_a_failing_domain_transform_dead_letters_its_rows(settings: Settings, tm
         "pipeline = ChangeFeedPipeline(transform=transform)\n"
     )
     c = StageContext(**{**ctx(settings).__dict__, "pipeline_path": str(broken)})
-    with BeamTestPipeline(argv=[]) as p:
+    with BeamTestPipeline(runner=local_runner(), argv=[]) as p:
         decoded = p | beam.Create([raw([tx(A, 1), tx(B, 1)])]) | DecodeAndValidate(c)
         masked = (decoded.events | OrderAndDeduplicate(c.shards)).events | MaskAndTransform(c)
         assert_that(masked.events, equal_to([]), label="none")
