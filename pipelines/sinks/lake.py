@@ -51,7 +51,7 @@ def write_raw(layout: LakeLayout, raw: pa.RecordBatch, ingest_date: str) -> str:
     name = f"part-p{partitions[0].as_py():04d}-o{min(offsets):012d}-{max(offsets):012d}.jsonl.gz"
     lines = b"\n".join(body.replace(b"\n", b" ") for body in raw.column("body").to_pylist()) + b"\n"
     path = FileSystems.join(layout.partition("raw", ingest_date), name)
-    _write(path, gzip.compress(lines, compresslevel=5, mtime=0))
+    _write(path, gzip.compress(lines, compresslevel=3, mtime=0))
     return path
 
 

@@ -8,6 +8,9 @@ from collections.abc import Iterator
 import apache_beam as beam
 import pyarrow as pa
 from apache_beam.metrics import Metrics
+from apache_beam.transforms.window import GlobalWindow
+from apache_beam.utils.timestamp import MIN_TIMESTAMP
+from apache_beam.utils.windowed_value import WindowedValue
 
 from meshkit.names import sql_identifier
 from pipelines.sinks.lake import LakeLayout, write_dead_letters, write_parquet, write_raw
@@ -88,16 +91,46 @@ class WriteChanges(beam.PTransform):
         return events | beam.ParDo(_WriteChanges(self.ctx))
 
 
-class _WriteDeadLetters(beam.DoFn):
+class _BundledAudit(beam.DoFn):
+    """Collects a bundle's rows and writes them once in `finish_bundle`: dead letters and duplicates
+    are few and arrive in many small batches, and one write per bundle keeps them cheap."""
+
     def __init__(self, ctx: StageContext) -> None:
         self.ctx = ctx
 
-    def process(self, dead: pa.RecordBatch) -> Iterator[int]:
-        write_dead_letters(layout_of(self.ctx), dead, self.ctx.ingest_date, self.ctx.run_id)
-        audit = pa.Table.from_batches([dead.drop_columns(["body"])])
-        audit = audit.append_column("run_id", pa.array([self.ctx.run_id] * dead.num_rows, pa.string()))
-        DuckDBWarehouse(self.ctx.settings.warehouse_path).append(tables_of(self.ctx), "dead_letters", audit)
-        yield dead.num_rows
+    def setup(self) -> None:
+        self.warehouse = DuckDBWarehouse(self.ctx.settings.warehouse_path)
+        self.tables = tables_of(self.ctx)
+
+    def start_bundle(self) -> None:
+        self.pending: list[pa.RecordBatch | pa.Table] = []
+
+    def process(self, rows: pa.RecordBatch | pa.Table) -> Iterator[int]:
+        if rows.num_rows:
+            self.pending.append(rows)
+        return iter(())
+
+    def finish_bundle(self) -> Iterator[WindowedValue]:
+        if not self.pending:
+            return
+        table = pa.Table.from_batches(
+            [b for p in self.pending for b in (p.to_batches() if isinstance(p, pa.Table) else [p])]
+        )
+        self.pending = []
+        self.write(table)
+        yield WindowedValue(table.num_rows, MIN_TIMESTAMP, [GlobalWindow()])
+
+    def write(self, table: pa.Table) -> None:
+        raise NotImplementedError
+
+
+class _WriteDeadLetters(_BundledAudit):
+    def write(self, table: pa.Table) -> None:
+        batch = table.combine_chunks().to_batches()[0]
+        write_dead_letters(layout_of(self.ctx), batch, self.ctx.ingest_date, self.ctx.run_id)
+        audit = table.drop_columns(["body"])
+        audit = audit.append_column("run_id", pa.array([self.ctx.run_id] * table.num_rows, pa.string()))
+        self.warehouse.append(self.tables, "dead_letters", audit)
 
 
 class WriteDeadLetters(beam.PTransform):
@@ -111,14 +144,10 @@ class WriteDeadLetters(beam.PTransform):
         return dead | beam.ParDo(_WriteDeadLetters(self.ctx))
 
 
-class _WriteDuplicates(beam.DoFn):
-    def __init__(self, ctx: StageContext) -> None:
-        self.ctx = ctx
-
-    def process(self, duplicates: pa.Table) -> Iterator[int]:
-        audit = duplicates.append_column("run_id", pa.array([self.ctx.run_id] * duplicates.num_rows, pa.string()))
-        DuckDBWarehouse(self.ctx.settings.warehouse_path).append(tables_of(self.ctx), "duplicates", audit)
-        yield duplicates.num_rows
+class _WriteDuplicates(_BundledAudit):
+    def write(self, table: pa.Table) -> None:
+        audit = table.append_column("run_id", pa.array([self.ctx.run_id] * table.num_rows, pa.string()))
+        self.warehouse.append(self.tables, "duplicates", audit)
 
 
 class WriteDuplicates(beam.PTransform):

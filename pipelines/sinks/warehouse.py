@@ -46,7 +46,6 @@ class WarehouseTables:
 class MergeResult:
     changelog_rows: int
     replayed: int
-    current_rows: int
 
 
 class DuckDBWarehouse:
@@ -75,7 +74,7 @@ class DuckDBWarehouse:
         """Append new (key, LSN) rows to the changelog, then bring affected keys of the current table to
         their newest changelog row: deletes remove the row, older or replayed events never regress it."""
         if events.num_rows == 0:
-            return MergeResult(0, 0, 0)
+            return MergeResult(0, 0)
         changelog, current = t.name("changelog"), t.name("current")
         data_columns = [n for n in events.column_names if n not in ("_op", "_partition", "_offset", "_run_id")]
         with self.connect() as con:
@@ -85,12 +84,11 @@ class DuckDBWarehouse:
             con.register("_batch", events)
             con.execute("BEGIN TRANSACTION")
             try:
-                before = _count(con, changelog)
-                con.execute(
+                row = con.execute(
                     f"INSERT INTO {changelog} SELECT b.* FROM _batch b "
                     f"WHERE NOT EXISTS (SELECT 1 FROM {changelog} c WHERE c._key = b._key AND c._lsn = b._lsn)"
-                )
-                inserted = _count(con, changelog) - before
+                ).fetchone()
+                inserted = int(row[0]) if row else 0  # DuckDB answers an INSERT with its row count
                 cols = ", ".join(f'"{c}"' for c in data_columns)
                 updates = ", ".join(f'"{c}" = s."{c}"' for c in data_columns)
                 values = ", ".join(f's."{c}"' for c in data_columns)
@@ -108,14 +106,13 @@ class DuckDBWarehouse:
                     WHEN NOT MATCHED AND s._op <> 'delete' THEN INSERT ({cols}) VALUES ({values})
                     """
                 )
-                current_rows = _count(con, current)
                 con.execute("COMMIT")
             except Exception:
                 con.execute("ROLLBACK")
                 raise
             finally:
                 con.unregister("_batch")
-        return MergeResult(inserted, events.num_rows - inserted, current_rows)
+        return MergeResult(inserted, events.num_rows - inserted)
 
     def append(self, t: WarehouseTables, kind: str, rows: pa.Table) -> int:
         """Append audit rows (dead letters, duplicates)."""

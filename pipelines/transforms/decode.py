@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import json
+import orjson
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
@@ -63,7 +62,7 @@ class ChangeEventDecoder:
         keys: list[str] = []
         lsns: list[int] = []
         ops: list[str] = []
-        source_ts: list[datetime | None] = []
+        source_ts: list[int | None] = []  # microseconds since the epoch
         partitions: list[int] = []
         offsets: list[int] = []
         dead: list[dict[str, Any]] = []
@@ -98,11 +97,11 @@ class ChangeEventDecoder:
         arrays += [pa.array(v, type=f.type) for v, f in zip(meta, META_FIELDS, strict=True)]
         return DecodeResult(pa.RecordBatch.from_arrays(arrays, schema=self.schema), dead_letter_batch(dead))
 
-    def _decode_one(self, body: bytes) -> tuple[list[Any], str, int, str, datetime | None]:
+    def _decode_one(self, body: bytes) -> tuple[list[Any], str, int, str, int | None]:
         try:
-            item = json.loads(body)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise EnvelopeError("invalid-json", f"not valid JSON: {exc.msg if hasattr(exc, 'msg') else exc}") from exc
+            item = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            raise EnvelopeError("invalid-json", f"not valid JSON: {str(exc).split(':')[0]}") from exc
         envelope = parse_envelope(item)
         doc = envelope.document
         if envelope.operation == "delete":
@@ -115,9 +114,5 @@ class ChangeEventDecoder:
         if any(part is None for part in key_parts):
             raise EnvelopeError("missing-key", "the primary key is missing")
         key = "|".join(str(part) for part in key_parts)
-        ts = (
-            datetime.fromtimestamp(envelope.source_ts_seconds, tz=UTC)
-            if envelope.source_ts_seconds is not None
-            else None
-        )
-        return row, key, envelope.lsn, envelope.operation, ts
+        seconds = envelope.source_ts_seconds
+        return row, key, envelope.lsn, envelope.operation, None if seconds is None else int(seconds * 1_000_000)

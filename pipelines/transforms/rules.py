@@ -144,28 +144,32 @@ _BOUNDS: tuple[tuple[str, Callable[[Decimal, Decimal], bool], str], ...] = (
 )
 
 
-def _constraints(column: Column) -> list[Callable[[Any], None]]:
+Constraint = tuple[Callable[[Any], bool], str, str]  # test, rule, message
+
+
+def _constraints(column: Column) -> list[Constraint]:
     opts, name = column.options, column.name
-    rules: list[Callable[[Any], None]] = []
+    rules: list[Constraint] = []
+
+    def add(test: Callable[[Any], bool], rule: str, words: str) -> None:
+        rules.append((test, rule, f"{name}: value {words}"))
+
     if column.logical_type == "string":
         if (lo := opts.get("minLength")) is not None:
-            rules.append(_check(partial(_min_length, lo), "length", name, f"shorter than {lo} characters"))
+            add(partial(_min_length, lo), "length", f"shorter than {lo} characters")
         if (hi := opts.get("maxLength")) is not None:
-            rules.append(_check(partial(_max_length, hi), "length", name, f"longer than {hi} characters"))
+            add(partial(_max_length, hi), "length", f"longer than {hi} characters")
         if pattern := opts.get("pattern"):
-            rx = re.compile(pattern)
-            rules.append(_check(partial(_searches, rx), "pattern", name, f"does not match {pattern}"))
+            add(partial(_searches, re.compile(pattern)), "pattern", f"does not match {pattern}")
         if (fmt := opts.get("format")) in _FORMATS:
-            rules.append(_check(partial(_matches, _FORMATS[fmt]), "format", name, f"is not a valid {fmt}"))
+            add(partial(_matches, _FORMATS[fmt]), "format", f"is not a valid {fmt}")
     if column.logical_type in ("number", "integer"):
         for key, test, words in _BOUNDS:
             if (bound := opts.get(key)) is not None and not isinstance(bound, bool):
-                check = partial(_within, test, Decimal(str(bound)))
-                rules.append(_check(check, "range", name, f"is {words} {bound}"))
+                add(partial(_within, test, Decimal(str(bound))), "range", f"is {words} {bound}")
     if column.valid_values is not None:
-        allowed = frozenset(column.valid_values)
         listed = ", ".join(map(str, column.valid_values))
-        rules.append(_check(allowed.__contains__, "enum", name, f"is not one of {listed}"))
+        add(frozenset(column.valid_values).__contains__, "enum", f"is not one of {listed}")
     return rules
 
 
@@ -189,46 +193,43 @@ def _within(test: Callable[[Decimal, Decimal], bool], bound: Decimal, value: Any
     return test(Decimal(str(value)), bound)
 
 
-def _check(test: Callable[[Any], bool], rule: str, column: str, words: str) -> Callable[[Any], None]:
-    def run(value: Any) -> None:
-        if not test(value):
-            raise RuleViolation(rule, column, f"{column}: value {words}")
-
-    return run
-
-
 def _base_converter(column: Column) -> Converter:
     kind = column.logical_type
     if kind == "number":
         return _number_converter(column)
     if kind == "timestamp":
         return _timestamp_converter(column)
+    if kind in ("string", ""):
+        return partial(_to_string, column)
     simple: dict[str, Callable[[Column, Any], Any]] = {
-        "string": _to_string,
         "integer": _to_integer,
         "boolean": _to_bool,
         "date": _to_date,
         "object": _to_json_text,
         "array": _to_json_text,
     }
-    fn = simple.get(kind, _to_string)
-    return lambda value: fn(column, value)
+    return partial(simple.get(kind, _to_string), column)
 
 
 def compile_column(column: Column) -> Converter:
-    """value -> typed value, or `RuleViolation`; None is allowed only for optional columns."""
+    """value -> typed value, or `RuleViolation`; None is allowed only for optional columns.
+
+    This runs once per value of every event, so it is one closure with the checks inlined.
+    """
     convert = _base_converter(column)
-    rules = _constraints(column)
+    rules = tuple(_constraints(column))
     name, required = column.name, column.required
+    is_string = column.logical_type == "string"
 
     def run(value: Any) -> Any:
         if value is None:
             if required:
                 raise RuleViolation("required", name, f"{name}: required value is missing")
             return None
-        typed = convert(value)
-        for rule in rules:
-            rule(typed)
+        typed = value if is_string and value.__class__ is str else convert(value)
+        for test, rule, message in rules:
+            if not test(typed):
+                raise RuleViolation(rule, name, message)
         return typed
 
     return run

@@ -18,7 +18,7 @@ from meshkit.contracts.model import Contract
 from meshkit.products.discovery import find_product
 from meshkit.secrets import masking_key
 from pipelines.demo import DemoResult, run_demo
-from pipelines.transforms.mask import hmac_hex, partial_value
+from pipelines.transforms.mask import hmac_hex, partial_for
 
 pytestmark = pytest.mark.e2e
 
@@ -75,7 +75,7 @@ def expected_row(contract: Contract, row: dict[str, Any], key: bytes) -> dict[st
         if value is not None and column.masking == "hash":
             value = hmac_hex(key, value)
         elif value is not None and column.masking == "partial":
-            value = partial_value(value)
+            value = partial_for(column)(value)
         elif column.masking == "redact":
             value = None
         out[column.name] = value

@@ -70,3 +70,17 @@ def test_shards_are_stable_and_keep_keys_together() -> None:
     for shard, sub in parts.items():
         assert {shard_of(k, 4) for k in sub.column("_key").to_pylist()} == {shard}
     assert sum(sub.num_rows for sub in parts.values()) == 4
+
+
+def test_partial_kind_is_decided_once_per_column_from_the_contract() -> None:
+    from pipelines.transforms.mask import partial_kind
+
+    contract = load_contract(ROOT / "domains/customers/users/datacontract.yaml")
+    kinds = {c.name: partial_kind(c) for c in contract.columns if c.masking == "partial"}
+    assert kinds == {"full_name": "words", "phone": "digits", "birth_date": "year"}
+
+
+def test_hmac_masker_equals_hmac() -> None:
+    from pipelines.transforms.mask import hmac_masker
+
+    assert hmac_masker(KEY)("52998224725") == hmac_hex(KEY, "52998224725")
