@@ -118,7 +118,7 @@ class _BundledAudit(beam.DoFn):
         )
         self.pending = []
         self.write(table)
-        yield WindowedValue(table.num_rows, MIN_TIMESTAMP, [GlobalWindow()])
+        yield WindowedValue(table.num_rows, MIN_TIMESTAMP, (GlobalWindow(),))
 
     def write(self, table: pa.Table) -> None:
         raise NotImplementedError

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import orjson
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 import pyarrow as pa
 
 from meshkit.contracts.model import Contract
