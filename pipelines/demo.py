@@ -51,16 +51,20 @@ def simulate_and_publish(
     now: datetime | None = None,
 ) -> tuple[SimulatedFeed, int]:
     """Simulate the product's change feed (ending about `now`) and relay it into the product's topic."""
-    from pipelines.transports.local_log import LocalEventLog
-
     start = recent_start(product, events, now or datetime.now(UTC))
     config = SimulationConfig(events=events, seed=seed, related_keys=related_keys, start=start)
     feed = ChangeFeedSimulator(product.contract, config).generate()
+    return feed, publish_feed(settings, product, feed)
+
+
+def publish_feed(settings: Settings, product: DataProduct, feed: SimulatedFeed) -> int:
+    """Relay a simulated feed into the product's event-log topic, keyed by the Cosmos partition key."""
+    from pipelines.transports.local_log import LocalEventLog
+
     source = product.contract.source
     source_name = f"cosmosdb:{source.account}/{source.database}/{source.container}" if source else product.ref
     with LocalEventLog(settings.eventlog_dir, topic_of(product), settings.eventlog_partitions) as log:
-        published = publish_items(log, product.ref, source_name, feed.items, feed.keys)
-    return feed, published
+        return publish_items(log, product.ref, source_name, feed.items, feed.keys)
 
 
 def run_demo(settings: Settings, events: int = 3000, seed: int = 7) -> DemoResult:

@@ -19,6 +19,7 @@ from meshkit.errors import MeshkitError
 COMMANDS: dict[str, tuple[str, str]] = {
     "new": ("meshkit.cli.new", "scaffold a data product: meshkit new <domain>/<product>"),
     "validate": ("meshkit.cli.validate", "validate contracts and product descriptors"),
+    "simulate": ("meshkit.cli.simulate", "simulate a product's Cosmos DB change feed (file or event log)"),
     "run": ("meshkit.cli.run", "run a product's Beam pipeline (DirectRunner locally)"),
     "demo": ("meshkit.cli.demo", "run the whole mesh end to end on the local profile"),
     "review": ("meshkit.cli.review", "write the governance review report (HTML, Markdown)"),
