@@ -42,17 +42,18 @@ def partial_email(value: str) -> str:
     return f"{local[:1]}***@{domain}" if at else partial_words(value)
 
 
+_STAR_DIGITS = str.maketrans("0123456789", "*" * 10)
+
+
 def partial_digits(value: str) -> str:
     """Every digit but the last four becomes `*`: `+5511987654321` -> `+*********4321`."""
-    total = sum(ch.isdigit() for ch in value)
-    out, seen = [], 0
-    for ch in value:
-        if ch.isdigit():
+    seen = 0
+    for i in range(len(value) - 1, -1, -1):
+        if value[i].isdigit():
             seen += 1
-            out.append(ch if seen > total - 4 else "*")
-        else:
-            out.append(ch)
-    return "".join(out)
+            if seen == 4:
+                return value[:i].translate(_STAR_DIGITS) + value[i:]
+    return value  # four digits or fewer: nothing identifying to hide beyond what is shown
 
 
 def partial_words(value: str) -> str:

@@ -21,8 +21,8 @@ from meshkit.contracts.types import arrow_type, decimal_params
 
 Converter = Callable[[Any], Any]
 
-_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\Z")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+\Z")
 _FORMATS = {"uuid": _UUID, "email": _EMAIL}
 
 
@@ -160,7 +160,7 @@ def _constraints(column: Column) -> list[Constraint]:
         if (hi := opts.get("maxLength")) is not None:
             add(partial(_max_length, hi), "length", f"longer than {hi} characters")
         if pattern := opts.get("pattern"):
-            add(partial(_searches, re.compile(pattern)), "pattern", f"does not match {pattern}")
+            add(partial(_searches, ecma_pattern(pattern)), "pattern", f"does not match {pattern}")
         if (fmt := opts.get("format")) in _FORMATS:
             add(partial(_matches, _FORMATS[fmt]), "format", f"is not a valid {fmt}")
     if column.logical_type in ("number", "integer"):
@@ -171,6 +171,30 @@ def _constraints(column: Column) -> list[Constraint]:
         listed = ", ".join(map(str, column.valid_values))
         add(frozenset(column.valid_values).__contains__, "enum", f"is not one of {listed}")
     return rules
+
+
+def ecma_pattern(pattern: str) -> re.Pattern[str]:
+    """Compile a contract pattern with JSON Schema (ECMA-262) semantics: `$` is the end of the text,
+    while Python's `$` also matches before a trailing newline (so "12345678901\\n" would pass `^[0-9]{11}$`)."""
+    out, in_class, escaped = [], False, False
+    for ch in pattern:
+        if escaped:
+            out.append(ch)
+            escaped = False
+        elif ch == "\\":
+            out.append(ch)
+            escaped = True
+        elif ch == "[":
+            in_class = True
+            out.append(ch)
+        elif ch == "]":
+            in_class = False
+            out.append(ch)
+        elif ch == "$" and not in_class:
+            out.append(r"\Z")
+        else:
+            out.append(ch)
+    return re.compile("".join(out))
 
 
 def _min_length(lo: int, value: str) -> bool:

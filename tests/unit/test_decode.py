@@ -140,3 +140,19 @@ def test_decimal_scale_and_derived_columns() -> None:
     result = decoder.decode(raw(doc, {**doc, "amount": "10.50", "_lsn": 2}))
     assert result.dead_letters.column("reason_code").to_pylist() == ["scale:amount"]
     assert result.events.column("amount").to_pylist() == [Decimal("10.50")]
+
+
+def test_patterns_follow_json_schema_semantics() -> None:
+    from pipelines.transforms.rules import ecma_pattern
+
+    assert ecma_pattern("^[0-9]{11}$").search("52998224725")
+    assert not ecma_pattern("^[0-9]{11}$").search("52998224725\n")  # Python's own `$` would accept it
+    assert ecma_pattern("^a[$]b$").search("a$b")
+    assert ecma_pattern(r"^\$[0-9]+$").search("$12")
+
+
+@pytest.mark.parametrize("field", ["cpf", "email", "id"])
+def test_a_trailing_newline_does_not_slip_through(users: ChangeEventDecoder, field: str) -> None:
+    doc = user_doc()
+    result = users.decode(raw(user_doc(**{field: doc[field] + "\n"})))
+    assert result.events.num_rows == 0 and result.dead_letters.num_rows == 1

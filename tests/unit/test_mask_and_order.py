@@ -6,6 +6,7 @@ from datetime import date
 from pathlib import Path
 
 import pyarrow as pa
+import pytest
 
 from meshkit.contracts.model import load_contract
 from pipelines.transforms.decode import source_schema
@@ -84,3 +85,13 @@ def test_hmac_masker_equals_hmac() -> None:
     from pipelines.transforms.mask import hmac_masker
 
     assert hmac_masker(KEY)("52998224725") == hmac_hex(KEY, "52998224725")
+
+
+@pytest.mark.parametrize(
+    ("value", "masked"),
+    [("+5511987654321", "+*********4321"), ("1234", "1234"), ("12-345", "*2-345"), ("", "")],
+)
+def test_partial_digits_keeps_the_last_four(value: str, masked: str) -> None:
+    from pipelines.transforms.mask import partial_digits
+
+    assert partial_digits(value) == masked
