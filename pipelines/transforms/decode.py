@@ -7,11 +7,12 @@ from typing import Any
 
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from meshkit.contracts.model import Contract
 from meshkit.contracts.types import arrow_type
-from pipelines.events import META_FIELDS, EnvelopeError, delete_key_source, parse_envelope
-from pipelines.transforms.rules import RuleViolation, compile_column
+from pipelines.events import META_FIELDS, ChangeEnvelope, EnvelopeError, delete_key_source, parse_envelope
+from pipelines.transforms.rules import RuleViolation, VectorTest, compile_column, vector_checks
 
 DEAD_LETTER_SCHEMA = pa.schema(
     [
@@ -54,65 +55,132 @@ class ChangeEventDecoder:
         self.schema = source_schema(contract)
         self.columns = contract.source_columns
         self.converters = [compile_column(c) for c in self.columns]
+        self.vector_checks = [vector_checks(c) for c in self.columns]
         self.key_columns = [contract.column(k) for k in contract.primary_key]
         self.key_indexes = [self.columns.index(c) for c in self.key_columns]
 
     def decode(self, raw: pa.RecordBatch) -> DecodeResult:
-        values: list[list[Any]] = [[] for _ in self.columns]
-        keys: list[str] = []
-        lsns: list[int] = []
-        ops: list[str] = []
-        source_ts: list[int | None] = []  # microseconds since the epoch
-        partitions: list[int] = []
-        offsets: list[int] = []
-        dead: list[dict[str, Any]] = []
-        raw_cols = raw.to_pydict()
-        for partition, offset, enqueued, body in zip(
-            raw_cols["partition"], raw_cols["offset"], raw_cols["enqueued_ms"], raw_cols["body"], strict=True
-        ):
+        """Envelopes record by record, then columns one at a time: a string column whose rules all
+        have an Arrow form is converted and checked in one vectorised pass; any other column (or a
+        string column holding a non-string) value by value. Each bad row keeps its first error in
+        column order, exactly as a value-by-value check would report it."""
+        cols = raw.to_pydict()
+        envelopes: list[ChangeEnvelope] = []
+        live: list[int] = []  # input rows whose envelope is usable
+        errors: dict[int, tuple[str, str]] = {}  # input row -> (code, reason)
+        for i, body in enumerate(cols["body"]):
             try:
-                row, key, lsn, op, ts = self._decode_one(body)
-            except (EnvelopeError, RuleViolation) as exc:
-                dead.append(
-                    {
-                        "partition": partition,
-                        "offset": offset,
-                        "enqueued_ms": enqueued,
-                        "reason_code": exc.code,
-                        "reason": str(exc),
-                        "body": body,
-                    }
-                )
-                continue
-            for column_values, value in zip(values, row, strict=True):
-                column_values.append(value)
-            keys.append(key)
-            lsns.append(lsn)
-            ops.append(op)
-            source_ts.append(ts)
-            partitions.append(partition)
-            offsets.append(offset)
-        arrays = [pa.array(v, type=f.type) for v, f in zip(values, self.schema, strict=False)]
-        meta = [keys, lsns, ops, source_ts, partitions, offsets]
+                envelopes.append(_envelope(body))
+                live.append(i)
+            except EnvelopeError as exc:
+                errors[i] = (exc.code, str(exc))
+        failed: list[tuple[str, str] | None] = [None] * len(live)
+        deletes = [e.operation == "delete" for e in envelopes]
+        any_delete = any(deletes)
+        columns: list[pa.Array | list[Any]] = []
+        for index, column in enumerate(self.columns):
+            field = column.source_field
+            if index in self.key_indexes:
+                values = [
+                    delete_key_source(e, field) if d else e.document.get(field)
+                    for e, d in zip(envelopes, deletes, strict=True)
+                ]
+                skip = None
+            else:
+                values = [None if d else e.document.get(field) for e, d in zip(envelopes, deletes, strict=True)]
+                skip = deletes if any_delete else None  # a delete carries its key only
+            columns.append(self._column(index, values, skip, failed))
+        keep = [j for j, f in enumerate(failed) if f is None]
+        keys = self._keys(columns, keep)
+        for j, f in enumerate(failed):
+            if f is not None:
+                errors[live[j]] = f
+        for j, key in zip(keep, keys, strict=True):
+            if key is None:
+                errors[live[j]] = ("missing-key", "the primary key is missing")
+        keep = [j for j, key in zip(keep, keys, strict=True) if key is not None]
+        take = pa.array(keep, pa.int64())
+        arrays = [
+            c.take(take) if isinstance(c, pa.Array) else pa.array([c[j] for j in keep], type=f.type)
+            for c, f in zip(columns, self.schema, strict=False)
+        ]
+        rows = [live[j] for j in keep]
+        chosen = [envelopes[j] for j in keep]
+        meta = [
+            [k for k in keys if k is not None],
+            [e.lsn for e in chosen],
+            [e.operation for e in chosen],
+            [None if e.source_ts_seconds is None else int(e.source_ts_seconds * 1_000_000) for e in chosen],
+            [cols["partition"][i] for i in rows],
+            [cols["offset"][i] for i in rows],
+        ]
         arrays += [pa.array(v, type=f.type) for v, f in zip(meta, META_FIELDS, strict=True)]
+        dead = [
+            {"partition": cols["partition"][i], "offset": cols["offset"][i], "enqueued_ms": cols["enqueued_ms"][i],
+             "reason_code": code, "reason": reason, "body": cols["body"][i]}
+            for i, (code, reason) in sorted(errors.items())
+        ]  # fmt: skip
         return DecodeResult(pa.RecordBatch.from_arrays(arrays, schema=self.schema), dead_letter_batch(dead))
 
-    def _decode_one(self, body: bytes) -> tuple[list[Any], str, int, str, int | None]:
-        try:
-            item = orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            raise EnvelopeError("invalid-json", f"not valid JSON: {str(exc).split(':')[0]}") from exc
-        envelope = parse_envelope(item)
-        doc = envelope.document
-        if envelope.operation == "delete":
-            row: list[Any] = [None] * len(self.columns)
-            for index, column in zip(self.key_indexes, self.key_columns, strict=True):
-                row[index] = self.converters[index](delete_key_source(envelope, column.source_field))
-        else:
-            row = [convert(doc.get(c.source_field)) for convert, c in zip(self.converters, self.columns, strict=True)]
-        key_parts = [row[i] for i in self.key_indexes]
-        if any(part is None for part in key_parts):
-            raise EnvelopeError("missing-key", "the primary key is missing")
-        key = "|".join(str(part) for part in key_parts)
-        seconds = envelope.source_ts_seconds
-        return row, key, envelope.lsn, envelope.operation, None if seconds is None else int(seconds * 1_000_000)
+    def _column(
+        self, index: int, values: list[Any], skip: list[bool] | None, failed: list[tuple[str, str] | None]
+    ) -> pa.Array | list[Any]:
+        """Convert and check one column; record the first error of each row in `failed`."""
+        checks = self.vector_checks[index]
+        if checks is not None:
+            try:
+                return self._column_vectorised(index, values, skip, failed, checks)
+            except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+                pass  # a non-string value, or a pattern RE2 cannot compile: check value by value
+        convert = self.converters[index]
+        out: list[Any] = [None] * len(values)
+        for j, value in enumerate(values):
+            if failed[j] is not None or (skip is not None and skip[j]):
+                continue
+            try:
+                out[j] = convert(value)
+            except RuleViolation as exc:
+                failed[j] = (exc.code, str(exc))
+        return out
+
+    def _column_vectorised(
+        self,
+        index: int,
+        values: list[Any],
+        skip: list[bool] | None,
+        failed: list[tuple[str, str] | None],
+        checks: list[tuple[str, str, VectorTest]],
+    ) -> pa.Array:
+        column = self.columns[index]
+        array = pa.array(values, type=pa.string())
+        verdicts = [(pc.invert(c[2](array)).fill_null(False), c[0], c[1]) for c in checks]
+        if column.required:
+            missing = (pc.is_null(array), "required", f"{column.name}: required value is missing")
+            verdicts.insert(0, missing)
+        ignored = pa.array(skip, pa.bool_()) if skip is not None else None
+        for verdict, rule, message in verdicts:
+            bad = pc.and_not(verdict, ignored) if ignored is not None else verdict
+            for j in pc.indices_nonzero(bad).to_pylist():
+                if failed[j] is None:
+                    failed[j] = (f"{rule}:{column.name}", message)
+        return array
+
+    def _keys(self, columns: list[pa.Array | list[Any]], keep: list[int]) -> list[str | None]:
+        """`_key` of each kept row: the key columns' values joined with `|` (None when one is missing)."""
+        parts = []
+        for index in self.key_indexes:
+            c = columns[index]
+            parts.append(
+                c.take(pa.array(keep, pa.int64())).to_pylist() if isinstance(c, pa.Array) else [c[j] for j in keep]
+            )
+        return [
+            None if any(p is None for p in row) else "|".join(str(p) for p in row) for row in zip(*parts, strict=True)
+        ]
+
+
+def _envelope(body: bytes) -> ChangeEnvelope:
+    try:
+        item = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise EnvelopeError("invalid-json", f"not valid JSON: {str(exc).split(':')[0]}") from exc
+    return parse_envelope(item)

@@ -16,6 +16,9 @@ from decimal import Decimal, InvalidOperation
 from functools import partial
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from meshkit.contracts.model import Column
 from meshkit.contracts.types import arrow_type, decimal_params
 
@@ -144,33 +147,68 @@ _BOUNDS: tuple[tuple[str, Callable[[Decimal, Decimal], bool], str], ...] = (
 )
 
 
-Constraint = tuple[Callable[[Any], bool], str, str]  # test, rule, message
+VectorTest = Callable[[pa.Array], pa.Array]  # values -> booleans (null where the value is null)
+Constraint = tuple[Callable[[Any], bool], str, str, VectorTest | None]  # test, rule, message, vectorised
 
 
 def _constraints(column: Column) -> list[Constraint]:
     opts, name = column.options, column.name
     rules: list[Constraint] = []
 
-    def add(test: Callable[[Any], bool], rule: str, words: str) -> None:
-        rules.append((test, rule, f"{name}: value {words}"))
+    def add(test: Callable[[Any], bool], rule: str, words: str, vector: VectorTest | None = None) -> None:
+        rules.append((test, rule, f"{name}: value {words}", vector))
 
     if column.logical_type == "string":
         if (lo := opts.get("minLength")) is not None:
-            add(partial(_min_length, lo), "length", f"shorter than {lo} characters")
+            add(partial(_min_length, lo), "length", f"shorter than {lo} characters", partial(_v_min_length, lo))
         if (hi := opts.get("maxLength")) is not None:
-            add(partial(_max_length, hi), "length", f"longer than {hi} characters")
+            add(partial(_max_length, hi), "length", f"longer than {hi} characters", partial(_v_max_length, hi))
         if pattern := opts.get("pattern"):
-            add(partial(_searches, ecma_pattern(pattern)), "pattern", f"does not match {pattern}")
+            # RE2 (Arrow) already has ECMA-262's `$`; Python's `re` needs `ecma_pattern`
+            add(partial(_searches, ecma_pattern(pattern)), "pattern", f"does not match {pattern}",
+                partial(_v_search, pattern))  # fmt: skip
         if (fmt := opts.get("format")) in _FORMATS:
-            add(partial(_matches, _FORMATS[fmt]), "format", f"is not a valid {fmt}")
+            add(partial(_matches, _FORMATS[fmt]), "format", f"is not a valid {fmt}",
+                partial(_v_search, _FORMATS[fmt].pattern.replace("\\Z", "$")))  # fmt: skip
     if column.logical_type in ("number", "integer"):
         for key, test, words in _BOUNDS:
             if (bound := opts.get(key)) is not None and not isinstance(bound, bool):
                 add(partial(_within, test, Decimal(str(bound))), "range", f"is {words} {bound}")
     if column.valid_values is not None:
         listed = ", ".join(map(str, column.valid_values))
-        add(frozenset(column.valid_values).__contains__, "enum", f"is not one of {listed}")
+        allowed = tuple(column.valid_values)
+        vector = partial(_v_is_in, allowed) if all(isinstance(v, str) for v in allowed) else None
+        add(frozenset(allowed).__contains__, "enum", f"is not one of {listed}", vector)
     return rules
+
+
+def vector_checks(column: Column) -> list[tuple[str, str, VectorTest]] | None:
+    """The column's rules as Arrow compute functions, or None when one of them has no vector form
+    (the decoder then checks that column value by value)."""
+    if column.logical_type != "string":
+        return None
+    checks = []
+    for _, rule, message, vector in _constraints(column):
+        if vector is None:
+            return None
+        checks.append((rule, message, vector))
+    return checks
+
+
+def _v_min_length(lo: int, values: pa.Array) -> pa.Array:
+    return pc.greater_equal(pc.utf8_length(values), lo)
+
+
+def _v_max_length(hi: int, values: pa.Array) -> pa.Array:
+    return pc.less_equal(pc.utf8_length(values), hi)
+
+
+def _v_search(pattern: str, values: pa.Array) -> pa.Array:
+    return pc.match_substring_regex(values, pattern=pattern)
+
+
+def _v_is_in(allowed: tuple[str, ...], values: pa.Array) -> pa.Array:
+    return pc.is_in(values, value_set=pa.array(allowed, pa.string()))
 
 
 def ecma_pattern(pattern: str) -> re.Pattern[str]:
@@ -251,7 +289,7 @@ def compile_column(column: Column) -> Converter:
                 raise RuleViolation("required", name, f"{name}: required value is missing")
             return None
         typed = value if is_string and value.__class__ is str else convert(value)
-        for test, rule, message in rules:
+        for test, rule, message, _ in rules:
             if not test(typed):
                 raise RuleViolation(rule, name, message)
         return typed
