@@ -45,7 +45,7 @@ def reference(contract: Contract, body: bytes) -> tuple[str, Any]:
 def mutate(rng: random.Random, body: bytes, contract: Contract) -> bytes:
     """Break one value of a valid item in one of several ways (types, nulls, newlines, lengths)."""
     item = json.loads(body)
-    doc = item["current"] if "current" in item and item["current"] else item
+    doc = item["current"] if item.get("current") else item
     column = rng.choice(contract.source_columns)
     value = doc.get(column.source_field)
     doc[column.source_field] = rng.choice(
