@@ -24,6 +24,28 @@ RAW_SCHEMA = pa.schema(
     ]
 )
 
+
+def raw_batch(
+    bodies: list[bytes],
+    partition: int = 0,
+    offsets: list[int] | None = None,
+    enqueued_ms: list[int] | None = None,
+    keys: list[str | None] | None = None,
+) -> pa.RecordBatch:
+    """A raw batch of one partition; offsets default to 0..n-1 (a file replay)."""
+    n = len(bodies)
+    return pa.RecordBatch.from_arrays(
+        [
+            pa.array([partition] * n, pa.int32()),
+            pa.array(offsets if offsets is not None else range(n), pa.int64()),
+            pa.array(enqueued_ms if enqueued_ms is not None else [0] * n, pa.int64()),
+            pa.array(keys if keys is not None else [None] * n, pa.string()),
+            pa.array(bodies, pa.binary()),
+        ],
+        schema=RAW_SCHEMA,
+    )
+
+
 # Columns the pipeline adds beside the contract's columns.
 META_FIELDS = (
     pa.field("_key", pa.string(), nullable=False),

@@ -16,7 +16,7 @@ from pathlib import Path
 import apache_beam as beam
 import pyarrow as pa
 
-from pipelines.events import RAW_SCHEMA
+from pipelines.events import raw_batch
 
 
 @dataclass(frozen=True)
@@ -26,21 +26,6 @@ class PartitionRange:
     partition: int
     start: int
     end: int
-
-
-def _raw_batch(
-    partition: int, offsets: list[int], enqueued: list[int], keys: list[str | None], bodies: list[bytes]
-) -> pa.RecordBatch:
-    return pa.RecordBatch.from_arrays(
-        [
-            pa.array([partition] * len(offsets), pa.int32()),
-            pa.array(offsets, pa.int64()),
-            pa.array(enqueued, pa.int64()),
-            pa.array(keys, pa.string()),
-            pa.array(bodies, pa.binary()),
-        ],
-        schema=RAW_SCHEMA,
-    )
 
 
 class _ReadPartition(beam.DoFn):
@@ -53,12 +38,12 @@ class _ReadPartition(beam.DoFn):
         log = LocalEventLog(Path(self.log_root), self.topic, self.partitions)
         for records in log.read(rng.partition, rng.start, rng.end, max_batch=self.batch_size):
             if records:
-                yield _raw_batch(
-                    rng.partition,
-                    [r.offset for r in records],
-                    [r.timestamp_ms for r in records],
-                    [r.key for r in records],
+                yield raw_batch(
                     [r.body for r in records],
+                    rng.partition,
+                    offsets=[r.offset for r in records],
+                    enqueued_ms=[r.timestamp_ms for r in records],
+                    keys=[r.key for r in records],
                 )
 
 
@@ -95,10 +80,10 @@ def read_change_feed_file(path: Path, batch_size: int) -> Iterator[pa.RecordBatc
             offsets.append(offset)
             bodies.append(body)
             if len(bodies) >= batch_size:
-                yield _raw_batch(0, offsets, [now_ms] * len(offsets), [None] * len(offsets), bodies)
+                yield raw_batch(bodies, 0, offsets=offsets, enqueued_ms=[now_ms] * len(offsets))
                 offsets, bodies = [], []
     if bodies:
-        yield _raw_batch(0, offsets, [now_ms] * len(offsets), [None] * len(offsets), bodies)
+        yield raw_batch(bodies, 0, offsets=offsets, enqueued_ms=[now_ms] * len(offsets))
 
 
 class _ReadFile(beam.DoFn):

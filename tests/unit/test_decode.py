@@ -11,7 +11,7 @@ import pyarrow as pa
 import pytest
 
 from meshkit.contracts.model import load_contract
-from pipelines.events import RAW_SCHEMA
+from pipelines.events import raw_batch
 from pipelines.transforms.decode import ChangeEventDecoder
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -20,18 +20,7 @@ TX = ROOT / "domains/payments/transactions/datacontract.yaml"
 
 
 def raw(*bodies: bytes | dict) -> pa.RecordBatch:
-    data = [b if isinstance(b, bytes) else json.dumps(b).encode() for b in bodies]
-    n = len(data)
-    return pa.RecordBatch.from_pydict(
-        {
-            "partition": [0] * n,
-            "offset": list(range(n)),
-            "enqueued_ms": [0] * n,
-            "partition_key": [None] * n,
-            "body": data,
-        },
-        schema=RAW_SCHEMA,
-    )
+    return raw_batch([b if isinstance(b, bytes) else json.dumps(b).encode() for b in bodies])
 
 
 def user_doc(**over: object) -> dict:

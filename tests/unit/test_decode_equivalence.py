@@ -7,11 +7,10 @@ import random
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
 import pytest
 
 from meshkit.contracts.model import Contract, load_contract
-from pipelines.events import RAW_SCHEMA, EnvelopeError, delete_key_source, parse_envelope
+from pipelines.events import EnvelopeError, delete_key_source, parse_envelope, raw_batch
 from pipelines.sources.simulator import ChangeFeedSimulator, SimulationConfig
 from pipelines.transforms.decode import ChangeEventDecoder
 from pipelines.transforms.rules import RuleViolation, compile_column
@@ -60,17 +59,7 @@ def test_vectorised_decoding_equals_value_by_value_reading(ref: str) -> None:
     feed = ChangeFeedSimulator(contract, SimulationConfig(events=1500, seed=99)).generate()
     rng = random.Random(1)
     bodies = [mutate(rng, b, contract) if rng.random() < 0.08 and b.startswith(b"{") else b for b in feed.items]
-    n = len(bodies)
-    batch = pa.RecordBatch.from_pydict(
-        {
-            "partition": [0] * n,
-            "offset": list(range(n)),
-            "enqueued_ms": [0] * n,
-            "partition_key": [None] * n,
-            "body": bodies,
-        },
-        schema=RAW_SCHEMA,
-    )
+    batch = raw_batch(bodies)
     result = ChangeEventDecoder(contract).decode(batch)
     expected = [reference(contract, b) for b in bodies]
     dead = dict(

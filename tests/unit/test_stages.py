@@ -11,7 +11,7 @@ from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from meshkit.config import Settings
-from pipelines.events import RAW_SCHEMA
+from pipelines.events import raw_batch
 from pipelines.runners.local import local_runner
 from pipelines.sinks.stages import WriteChanges, WriteDeadLetters, WriteRawZone
 from pipelines.transforms.stages import (
@@ -43,17 +43,7 @@ B = "7f1c1f0e-3a4b-4c5d-8e9f-0a1b2c3d4e5f"
 
 
 def raw(bodies: list[bytes]) -> pa.RecordBatch:
-    n = len(bodies)
-    return pa.RecordBatch.from_pydict(
-        {
-            "partition": [0] * n,
-            "offset": list(range(n)),
-            "enqueued_ms": [0] * n,
-            "partition_key": [None] * n,
-            "body": bodies,
-        },
-        schema=RAW_SCHEMA,
-    )
+    return raw_batch(bodies)
 
 
 def ctx(settings: Settings) -> StageContext:
