@@ -46,4 +46,5 @@ def run(args: argparse.Namespace) -> int:
     print(f"Warehouse (DuckDB, stands in for BigQuery): {settings.warehouse_path}")
     for kind, path in reports.items():
         print(f"Review report ({kind}): {path}")
+    print(f"\nOpen the review: {reports['html'].resolve().as_uri()}")
     return 0

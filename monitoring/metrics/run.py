@@ -8,8 +8,8 @@ from typing import Any
 
 @dataclass(frozen=True)
 class RunSummary:
-    """Figures of one product run. Conservation: events_in == rows_written['changelog'] + dead_letters
-    + duplicates_dropped for change-feed products."""
+    """Figures of one product run. Conservation for change-feed products: events_in ==
+    rows_written['changelog'] + dead_letters + duplicates_dropped + replayed."""
 
     product: str  # "<domain>/<product>"
     run_id: str  # UUID of the run (also the OpenLineage runId)
@@ -26,6 +26,7 @@ class RunSummary:
     max_source_lag_seconds: float | None = None  # largest (write time - source timestamp) in the run
     duration_seconds: float = 0.0
     error: str | None = None
+    replayed: int = 0  # events whose (key, LSN) the changelog already held (re-deliveries across runs)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -225,7 +225,8 @@ def _summary(
         ended_at=now.isoformat(),
         status="completed",
         events_in=counters.get("events_in", 0),
-        duplicates_dropped=counters.get("duplicates_dropped", 0) + counters.get("replayed", 0),
+        duplicates_dropped=counters.get("duplicates_dropped", 0),
+        replayed=counters.get("replayed", 0),
         dead_letters=counters.get("dead_letters", 0),
         dead_letters_by_reason={
             name.split(":", 1)[1]: n for name, n in sorted(counters.items()) if name.startswith("dead_letter:")

@@ -63,10 +63,18 @@ class _WriteChanges(beam.DoFn):
         self.tables = tables_of(self.ctx)
 
     def process(self, table: pa.Table) -> Iterator[int]:
+        """Replayed (key, LSN)s are dropped first, so the curated zone holds each change once; the
+        curated file (named by its content) is written before the warehouse commit, so a retry after
+        a crash between the two rewrites the same file."""
         now_us = int(time.time() * 1_000_000)
-        run = pa.array([self.ctx.run_id] * table.num_rows, pa.string())
-        ingested = pa.array([now_us] * table.num_rows, pa.timestamp("us", tz="UTC"))
-        stamped = table.append_column("_ingested_at", ingested).append_column("_run_id", run)
+        fresh = self.warehouse.unseen(self.tables, table)
+        self.replayed.inc(table.num_rows - fresh.num_rows)
+        if fresh.num_rows == 0:
+            yield 0
+            return
+        run = pa.array([self.ctx.run_id] * fresh.num_rows, pa.string())
+        ingested = pa.array([now_us] * fresh.num_rows, pa.timestamp("us", tz="UTC"))
+        stamped = fresh.append_column("_ingested_at", ingested).append_column("_run_id", run)
         write_parquet(layout_of(self.ctx), "curated", stamped, self.ctx.ingest_date)
         self.curated.inc(stamped.num_rows)
         started = time.monotonic()
@@ -74,7 +82,7 @@ class _WriteChanges(beam.DoFn):
         self.merge_ms.update(int((time.monotonic() - started) * 1000))
         self.changelog.inc(result.changelog_rows)
         self.replayed.inc(result.replayed)
-        source_ts = [t for t in table.column("_source_ts").cast(pa.int64()).to_pylist() if t is not None]
+        source_ts = [t for t in fresh.column("_source_ts").cast(pa.int64()).to_pylist() if t is not None]
         if source_ts:
             self.lag.update((now_us - min(source_ts)) // 1000)
         yield result.changelog_rows

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from meshkit.names import sql_identifier
 
@@ -113,6 +114,25 @@ class DuckDBWarehouse:
             finally:
                 con.unregister("_batch")
         return MergeResult(inserted, events.num_rows - inserted)
+
+    def unseen(self, t: WarehouseTables, events: pa.Table) -> pa.Table:
+        """The events whose (key, LSN) the changelog does not hold yet: what a replay must still write."""
+        if events.num_rows == 0 or not self.exists(t, "changelog"):
+            return events
+        probe = pa.table(
+            {"_row": pa.array(range(events.num_rows), pa.int64()), "_key": events["_key"], "_lsn": events["_lsn"]}
+        )
+        with self.connect() as con:
+            con.register("_probe", probe)
+            seen = con.execute(
+                f"SELECT p._row FROM _probe p WHERE EXISTS "
+                f"(SELECT 1 FROM {t.name('changelog')} c WHERE c._key = p._key AND c._lsn = p._lsn)"
+            ).fetchall()
+            con.unregister("_probe")
+        if not seen:
+            return events
+        keep = pc.invert(pc.is_in(probe["_row"], value_set=pa.array([r[0] for r in seen], pa.int64())))
+        return events.filter(keep)
 
     def append(self, t: WarehouseTables, kind: str, rows: pa.Table) -> int:
         """Append audit rows (dead letters, duplicates)."""

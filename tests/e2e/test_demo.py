@@ -167,6 +167,20 @@ def test_running_the_demo_twice_gives_the_same_current_state(mesh: Mesh) -> None
     for summary in second.summaries:
         if summary.product in CDC:
             assert summary.rows_written.get("changelog", 0) == 0, "a re-delivery must not add changelog rows"
+            assert summary.events_in == summary.replayed + summary.dead_letters + summary.duplicates_dropped
+
+
+@pytest.mark.parametrize("ref", CDC)
+def test_the_curated_zone_holds_each_change_once_after_a_replay(mesh: Mesh, ref: str) -> None:
+    settings = mesh.settings
+    curated = settings.lake_dir / f"{settings.lake_bucket_prefix}-curated" / ref
+    pairs = [
+        pair
+        for path in curated.rglob("*.parquet")
+        for pair in zip(*pq.read_table(path, columns=["_key", "_lsn"]).to_pydict().values(), strict=True)
+    ]
+    changelog = query(settings, f"SELECT count(*) AS n FROM {TABLES[ref]}_changelog")[0]["n"]
+    assert len(pairs) == len(set(pairs)) == changelog
 
 
 def test_refined_product_joins_its_inputs(mesh: Mesh) -> None:
