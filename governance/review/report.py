@@ -15,20 +15,23 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
 
 from meshkit.checks import Check, CheckRun, Status
 from meshkit.config import Settings
 from meshkit.errors import MeshkitError
 from meshkit.products.discovery import discover, lineage_edges
 from meshkit.products.model import DataProduct
+from monitoring.lineage.graph import LineageGraph, build_graph, load_graph
+from monitoring.lineage.render import GraphLayout, View, layout, mermaid, product_view, svg
 from monitoring.metrics.run import RunSummary
 from monitoring.metrics.store import MetricsStore
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 HTML_FILE = "review.html"
 MARKDOWN_FILE = "review.md"
-# lineage picture geometry (SVG user units)
-BOX_W, BOX_H, GAP_X, GAP_Y, MARGIN, LABEL_H = 180, 36, 70, 12, 16, 20
+# beyond this many boxes a Mermaid block is too big for a pull-request comment to render
+MERMAID_MAX_NODES = 120
 
 
 @dataclass(frozen=True)
@@ -100,54 +103,13 @@ class Review:
     edges: tuple[tuple[str, str], ...]
     mesh_checks: tuple[Check, ...]  # findings that belong to no single product
     totals: MeshTotals
+    lineage: LineageGraph | None = None  # from the OpenLineage events, when any were emitted
 
     @property
     def ok(self) -> bool:
         """False when any validation check failed or errored."""
         checks = [*self.mesh_checks, *(c for p in self.products for c in p.checks)]
         return CheckRun(checks).ok
-
-
-@dataclass(frozen=True)
-class GraphBox:
-    ref: str
-    label: str
-    status: str
-    x: int
-    y: int
-
-
-@dataclass(frozen=True)
-class GraphFrame:
-    domain: str
-    x: int
-    y: int
-    height: int
-
-
-@dataclass(frozen=True)
-class GraphArrow:
-    upstream: str
-    downstream: str
-    x1: int
-    y1: int
-    x2: int
-    y2: int
-
-
-@dataclass(frozen=True)
-class LineageGraph:
-    """Products as boxes in columns by dependency depth, grouped by domain within a column."""
-
-    width: int
-    height: int
-    boxes: tuple[GraphBox, ...]
-    frames: tuple[GraphFrame, ...]
-    arrows: tuple[GraphArrow, ...]
-    frame_width: int = BOX_W
-    box_width: int = BOX_W - 16
-    box_height: int = BOX_H
-    label_height: int = LABEL_H
 
 
 def build_review(settings: Settings, validation: CheckRun | None = None) -> Review:
@@ -181,6 +143,7 @@ def build_review(settings: Settings, validation: CheckRun | None = None) -> Revi
         edges=edges,
         mesh_checks=tuple(mesh_checks),
         totals=_totals(reviews, mesh_checks),
+        lineage=load_graph(settings.lineage_path) if settings.lineage_path.is_file() else None,
     )
 
 
@@ -277,43 +240,16 @@ def _totals(products: tuple[ProductReview, ...], mesh_checks: list[Check]) -> Me
     )
 
 
-def lineage_graph(review: Review) -> LineageGraph:
-    """Lay products out left to right by dependency depth (sources first), one frame per domain run."""
-    refs = {p.ref for p in review.products}
-    upstream = {p.ref: [u for u in p.upstream if u in refs] for p in review.products}
-    depth: dict[str, int] = {}
+def lineage_view(review: Review) -> View:
+    """Products (coloured by review status) and the sources they read, from the lineage events;
+    port edges that no event shows yet are added, so a mesh that never ran still has its picture."""
+    graph = review.lineage or build_graph([])
+    return product_view(graph, {p.ref: str(p.status) for p in review.products}, review.edges)
 
-    def depth_of(ref: str, visiting: frozenset[str]) -> int:
-        if ref not in depth:
-            ups = [u for u in upstream[ref] if u not in visiting]  # a cycle is cut, validation reports it
-            depth[ref] = 1 + max((depth_of(u, visiting | {ref}) for u in ups), default=-1)
-        return depth[ref]
 
-    columns: dict[int, list[ProductReview]] = defaultdict(list)
-    for product in review.products:
-        columns[depth_of(product.ref, frozenset())].append(product)
-    boxes: dict[str, GraphBox] = {}
-    frames: list[GraphFrame] = []
-    height = 0
-    for level, members in sorted(columns.items()):
-        x, y = MARGIN + level * (BOX_W + GAP_X), MARGIN
-        for domain in sorted({p.domain for p in members}):
-            in_domain = sorted((p for p in members if p.domain == domain), key=lambda p: p.name)
-            top = y
-            y += LABEL_H
-            for product in in_domain:
-                boxes[product.ref] = GraphBox(product.ref, product.name, str(product.status), x + 8, y)
-                y += BOX_H + GAP_Y
-            frames.append(GraphFrame(domain, x, top, y - top))
-            y += GAP_Y
-        height = max(height, y)
-    arrows = tuple(
-        GraphArrow(up, down, a.x + BOX_W - 16, a.y + BOX_H // 2, b.x, b.y + BOX_H // 2)
-        for up, down in review.edges
-        if (a := boxes.get(up)) and (b := boxes.get(down))
-    )
-    width = MARGIN * 2 + max(len(columns), 1) * (BOX_W + GAP_X) - GAP_X
-    return LineageGraph(width, max(height, MARGIN * 2) + MARGIN, tuple(boxes.values()), tuple(frames), arrows)
+def lineage_graph(review: Review) -> GraphLayout:
+    """The product-level lineage picture, laid out by monitoring.lineage's one renderer."""
+    return layout(lineage_view(review))
 
 
 def _markdown_cell(value: object) -> str:
@@ -353,12 +289,15 @@ def _environment() -> Environment:
 
 def render_html(review: Review) -> str:
     """The self-contained HTML page (inline CSS and SVG, no scripts, everything escaped)."""
-    return _environment().get_template("review.html.j2").render(review=review, graph=lineage_graph(review))
+    picture: Markup = svg(lineage_graph(review))
+    return _environment().get_template("review.html.j2").render(review=review, lineage_svg=picture)
 
 
 def render_markdown(review: Review) -> str:
     """A pull-request comment: one summary table of products, then each product's findings."""
-    return _environment().get_template("review.md.j2").render(review=review)
+    view = lineage_view(review)
+    diagram = mermaid(view) if len(view.nodes) <= MERMAID_MAX_NODES else None
+    return _environment().get_template("review.md.j2").render(review=review, lineage_mermaid=diagram)
 
 
 def write_review(review: Review, out_dir: Path) -> dict[str, Path]:

@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("meshkit.cli.run", "run a product's Beam pipeline (DirectRunner locally)"),
     "demo": ("meshkit.cli.demo", "run the whole mesh end to end on the local profile"),
     "review": ("meshkit.cli.review", "write the governance review report (HTML, Markdown)"),
+    "lineage": ("meshkit.cli.lineage", "draw the mesh lineage graph from OpenLineage events (HTML, Mermaid, JSON)"),
 }
 
 

@@ -1,51 +1,57 @@
-"""OpenLineage run events for product pipelines, built with openlineage-python's own models.
+"""OpenLineage run events for product runs, built with openlineage-python's own models.
 
-The transport comes from OpenLineage's transport factory, keyed on `type`: the local profile writes
-NDJSON (one event per line, appended) to `settings.lineage_path`; HTTP, Kafka or any other
-transport is configuration only. Events carry names, types, counts and owners — never values: the
-schema facet is built from contract column metadata, and error messages are scrubbed of anything
-that looks like a personal value or a secret.
+One run of a stage (`<domain>.<product>.<stage>`, e.g. `customers.users.pipeline` or `.relay`) emits
+START, RUNNING while it lasts (`Heartbeat`), then one of COMPLETE, FAIL or ABORT. The transport comes
+from OpenLineage's transport factory, keyed on `type`: the local profile appends NDJSON to
+`settings.lineage_path`. Events carry names, types, counts and owners — never values (the facets are
+built from contract metadata, see `facets.py`), and error messages are scrubbed of anything that looks
+like a personal value or a secret.
 """
 
 from __future__ import annotations
 
+import logging
 import re
-from collections.abc import Mapping
+import signal
+import threading
+import uuid
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from types import FrameType, TracebackType
+from typing import Any, Required, TypedDict, Unpack, cast
 
 from openlineage.client import OpenLineageClient
-from openlineage.client.constants import __version__ as openlineage_version
 from openlineage.client.event_v2 import InputDataset, Job, OutputDataset, Run, RunEvent, RunState
 from openlineage.client.facet_v2 import (
     DatasetFacet,
     InputDatasetFacet,
-    JobFacet,
     OutputDatasetFacet,
     RunFacet,
     data_quality_metrics_input_dataset,
-    documentation_job,
     error_message_run,
-    job_type_job,
+    execution_parameters_run,
     output_statistics_output_dataset,
-    ownership_job,
     parent_run,
     processing_engine_run,
-    schema_dataset,
 )
 
 from meshkit import __version__ as meshkit_version
 from meshkit.config import Settings
-from meshkit.contracts.model import Column, Contract
+from meshkit.contracts.model import Contract
 from meshkit.errors import ConfigError, MeshkitError
 from meshkit.products.discovery import find_product
 from meshkit.products.model import DataProduct
+from monitoring.lineage import facets as f
+from monitoring.lineage.facets import PRODUCER, DatasetFigures, Engine, RunFigures, schema_facet
 from monitoring.lineage.naming import DatasetName
 
-PRODUCER = f"urn:meshkit:producer:{meshkit_version}"
-INTEGRATION = "MESHKIT"
 MAX_ERROR_LENGTH = 500
+DEFAULT_HEARTBEAT_SECONDS = 60.0
+# Output names whose datasets hold source documents as received (schema = source field names), and
+# the audit output of rejected events; every other output is published under the product's contract.
+SOURCE_SHAPED_OUTPUTS = frozenset({"raw", "bus"})
+DEAD_LETTER_OUTPUT = "dead_letters"
 _STAGE = re.compile(r"^[a-z][a-z0-9_-]*$")
 # What an error message must not carry into a lineage event: e-mail addresses, long digit runs
 # (tax ids, phones, card numbers), and key=value secrets such as connection-string parts.
@@ -57,8 +63,18 @@ _SCRUB = (
         r"\1=<redacted>",
     ),
 )
+log = logging.getLogger(__name__)
 
 Parent = tuple[str, str]  # (job name, run id) of the run that started this one
+
+
+class RunArgs(TypedDict, total=False):
+    """What every event of one run repeats: its datasets, its parent run and its engine."""
+
+    inputs: Required[Mapping[str, DatasetName]]  # by input port name
+    outputs: Required[Mapping[str, DatasetName]]  # by output name
+    parent: Parent | None
+    engine: Engine | None
 
 
 def job_name(product: DataProduct, stage: str) -> str:
@@ -85,35 +101,130 @@ def scrub_error(error: str) -> str:
     return text[:MAX_ERROR_LENGTH]
 
 
-def schema_facet(columns: tuple[Column, ...]) -> schema_dataset.SchemaDatasetFacet:
-    """Column names, logical types and descriptions from the contract; no examples, no values."""
-    return schema_dataset.SchemaDatasetFacet(
-        fields=[
-            schema_dataset.SchemaDatasetFacetFields(
-                name=c.name, type=c.logical_type, description=c.description, ordinal_position=i, fields=None
-            )
-            for i, c in enumerate(columns, start=1)
-        ],
-        producer=PRODUCER,
-    )
+class Heartbeat:
+    """Calls `beat` (emit RUNNING) every `interval` seconds from a daemon thread while the block runs.
+
+    A failed beat is logged and the next one tries again: lineage never fails a run.
+    """
+
+    def __init__(self, beat: Callable[[], object], interval: float = DEFAULT_HEARTBEAT_SECONDS) -> None:
+        if interval <= 0:
+            raise ConfigError(f"lineage heartbeat interval must be positive, got {interval}")
+        self.beat = beat
+        self.interval = interval
+        self.beats = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="lineage-heartbeat", daemon=True)
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._stop.set()
+        self._thread.join(timeout=self.interval + 10.0)  # a beat mid-emit finishes before the final event
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.beat()
+                self.beats += 1
+            except Exception as exc:
+                log.warning("lineage heartbeat not sent (%s); the next one will try again", type(exc).__name__)
+
+
+class LineageRun:
+    """The events of one run around a `with` block: START on entry, RUNNING every `heartbeat_seconds`,
+    then COMPLETE with the `figures` set inside the block, ABORT for Ctrl-C, FAIL for any other error.
+
+    Ctrl-C is noted by a SIGINT handler (main thread only) that then acts as the previous one did:
+    Beam turns a KeyboardInterrupt raised inside its workers into its own RuntimeError, and the run
+    must still end as ABORT and reach the caller as KeyboardInterrupt.
+    """
+
+    def __init__(
+        self,
+        emitter: LineageEmitter,
+        product: DataProduct,
+        stage: str,
+        run_id: str | None = None,
+        *,
+        heartbeat_seconds: float = DEFAULT_HEARTBEAT_SECONDS,
+        **run: Unpack[RunArgs],
+    ) -> None:
+        self.emitter, self.product, self.stage, self.run = emitter, product, stage, run
+        self.run_id = run_id or str(uuid.uuid4())
+        self.figures: RunFigures | None = None
+        self.interrupted = False
+        self._previous: Any = None
+        self.heartbeat = Heartbeat(lambda: emitter.running(product, stage, self.run_id, **run), heartbeat_seconds)
+
+    def __enter__(self) -> LineageRun:
+        self.emitter.start(self.product, self.stage, self.run_id, **self.run)
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.getsignal(signal.SIGINT)
+            signal.signal(signal.SIGINT, self._note_interrupt)
+        self.heartbeat.__enter__()
+        return self
+
+    def _note_interrupt(self, signum: int, frame: FrameType | None) -> None:
+        self.interrupted = True
+        if callable(self._previous):
+            self._previous(signum, frame)
+        elif self._previous != signal.SIG_IGN:
+            raise KeyboardInterrupt
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.heartbeat.__exit__(exc_type, exc, tb)
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+        if exc is None:
+            self.emitter.complete(self.product, self.stage, self.run_id, figures=self.figures, **self.run)
+            return
+        aborted = self.interrupted or isinstance(exc, KeyboardInterrupt)
+        try:  # the run's own error matters more than a lost lineage event
+            if aborted:
+                self.emitter.abort(self.product, self.stage, self.run_id, **self.run)
+            else:
+                reason = exc.reason if isinstance(exc, MeshkitError) else f"{type(exc).__name__}: {exc}"
+                self.emitter.fail(self.product, self.stage, self.run_id, error=reason, **self.run)
+        except Exception as lost:
+            log.warning("lineage %s event not sent (%s)", "ABORT" if aborted else "FAIL", type(lost).__name__)
+        if aborted and not isinstance(exc, KeyboardInterrupt):
+            raise KeyboardInterrupt from exc
 
 
 class LineageEmitter:
-    """Emits START / COMPLETE / FAIL run events for one stage of a product (`<domain>.<product>.<stage>`)."""
+    """Emits the run events of one stage of a product (`<domain>.<product>.<stage>`)."""
 
-    def __init__(self, namespace: str, transport: Mapping[str, Any], processing_type: str = "BATCH") -> None:
-        if not transport.get("type"):
+    def __init__(
+        self,
+        namespace: str,
+        transport: Mapping[str, Any] | None = None,
+        processing_type: str = "BATCH",
+        *,
+        client: OpenLineageClient | None = None,
+    ) -> None:
+        """Either a ready client (`transports.client_for`: the user's OpenLineage configuration, spooled)
+        or an explicit transport mapping (tests, tools)."""
+        self.namespace = namespace
+        self.processing_type = processing_type
+        if client is not None:
+            self.client = client
+            return
+        if not transport or not transport.get("type"):
             raise ConfigError(
                 "the OpenLineage transport configuration has no `type`",
                 hint="Valid values include: file, http, kafka, console, noop, composite.",
             )
-        self.namespace = namespace
-        self.processing_type = processing_type
         config = dict(transport)
         if config["type"] == "file":
             Path(str(config["log_file_path"])).parent.mkdir(parents=True, exist_ok=True)
-        # Our keys win over openlineage.yml / OPENLINEAGE__* for the transport, and client-added
-        # environment facets stay off so no environment value (possibly a secret) reaches an event.
+        # client-added environment facets stay off so no environment value (possibly a secret) reaches an event
         self.client = OpenLineageClient(
             config={
                 "transport": config,
@@ -123,21 +234,19 @@ class LineageEmitter:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LineageEmitter:
-        """The profile's emitter; the local profile appends NDJSON to `settings.lineage_path`."""
-        return cls(settings.lineage_namespace, file_transport_config(settings.lineage_path))
+        """The user's OpenLineage transport (openlineage.yml / OPENLINEAGE_*), remote ones spooled while
+        their backend is down; without configuration, NDJSON appended to `settings.lineage_path`."""
+        from monitoring.lineage.transports import client_for
 
-    def start(
-        self,
-        product: DataProduct,
-        stage: str,
-        run_id: str,
-        *,
-        inputs: Mapping[str, DatasetName],
-        outputs: Mapping[str, DatasetName],
-        parent: Parent | None = None,
-    ) -> RunEvent:
+        return cls(settings.lineage_namespace, client=client_for(settings))
+
+    def start(self, product: DataProduct, stage: str, run_id: str, **run: Unpack[RunArgs]) -> RunEvent:
         """A run began; `inputs` are keyed by input port name, `outputs` by output name."""
-        return self._emit(RunState.START, product, stage, run_id, inputs=inputs, outputs=outputs, parent=parent)
+        return self._emit(RunState.START, product, stage, run_id, **run)
+
+    def running(self, product: DataProduct, stage: str, run_id: str, **run: Unpack[RunArgs]) -> RunEvent:
+        """The run is still going (sent by `Heartbeat`)."""
+        return self._emit(RunState.RUNNING, product, stage, run_id, **run)
 
     def complete(
         self,
@@ -145,50 +254,29 @@ class LineageEmitter:
         stage: str,
         run_id: str,
         *,
-        inputs: Mapping[str, DatasetName],
-        outputs: Mapping[str, DatasetName],
-        output_rows: Mapping[str, int],
+        figures: RunFigures | None = None,
+        output_rows: Mapping[str, int] | None = None,
         input_rows: Mapping[str, int] | None = None,
-        parent: Parent | None = None,
+        **run: Unpack[RunArgs],
     ) -> RunEvent:
-        """A run ended well; row counts become output statistics and input quality metrics."""
-        return self._emit(
-            RunState.COMPLETE,
-            product,
-            stage,
-            run_id,
-            inputs=inputs,
-            outputs=outputs,
-            parent=parent,
-            output_rows=output_rows,
-            input_rows=input_rows,
-        )
+        """A run ended well; `figures` (or plain row counts) become statistics, metrics and assertions."""
+        if figures is None:
+            figures = RunFigures(
+                inputs={k: DatasetFigures(rows=n) for k, n in (input_rows or {}).items()},
+                outputs={k: DatasetFigures(rows=n) for k, n in (output_rows or {}).items()},
+            )
+        return self._emit(RunState.COMPLETE, product, stage, run_id, figures=figures, **run)
 
-    def fail(
-        self,
-        product: DataProduct,
-        stage: str,
-        run_id: str,
-        *,
-        inputs: Mapping[str, DatasetName],
-        outputs: Mapping[str, DatasetName],
-        error: str,
-        parent: Parent | None = None,
-    ) -> RunEvent:
+    def fail(self, product: DataProduct, stage: str, run_id: str, *, error: str, **run: Unpack[RunArgs]) -> RunEvent:
         """A run failed; only a scrubbed one-line reason is recorded, never a stack trace."""
         failure = error_message_run.ErrorMessageRunFacet(
             message=scrub_error(error), programmingLanguage="PYTHON", producer=PRODUCER
         )
-        return self._emit(
-            RunState.FAIL,
-            product,
-            stage,
-            run_id,
-            inputs=inputs,
-            outputs=outputs,
-            parent=parent,
-            run_facets={"errorMessage": failure},
-        )
+        return self._emit(RunState.FAIL, product, stage, run_id, extra={"errorMessage": failure}, **run)
+
+    def abort(self, product: DataProduct, stage: str, run_id: str, **run: Unpack[RunArgs]) -> RunEvent:
+        """A run was stopped from outside (Ctrl-C, SIGINT) before it could finish."""
+        return self._emit(RunState.ABORT, product, stage, run_id, **run)
 
     def close(self) -> None:
         self.client.close()
@@ -202,32 +290,45 @@ class LineageEmitter:
         *,
         inputs: Mapping[str, DatasetName],
         outputs: Mapping[str, DatasetName],
-        parent: Parent | None,
-        output_rows: Mapping[str, int] | None = None,
-        input_rows: Mapping[str, int] | None = None,
-        run_facets: Mapping[str, RunFacet] | None = None,
+        parent: Parent | None = None,
+        engine: Engine | None = None,
+        figures: RunFigures | None = None,
+        extra: Mapping[str, RunFacet] | None = None,
     ) -> RunEvent:
+        engine = engine or Engine("meshkit", meshkit_version)
+        upstream = {port: c for port in inputs if (c := _upstream_contract(product, port)) is not None}
         event = RunEvent(
             eventType=state,
             eventTime=datetime.now(UTC).isoformat(),
-            run=Run(runId=run_id, facets={**self._run_facets(parent), **(run_facets or {})}),
-            job=Job(namespace=self.namespace, name=job_name(product, stage), facets=self._job_facets(product)),
-            inputs=[self._input(product, port, ds, (input_rows or {}).get(port)) for port, ds in inputs.items()],
-            outputs=[self._output(product.contract, ds, (output_rows or {}).get(out)) for out, ds in outputs.items()],
+            run=Run(runId=run_id, facets={**self._run_facets(parent, engine), **(extra or {})}),
+            job=Job(
+                namespace=self.namespace,
+                name=job_name(product, stage),
+                facets=f.job_facets(product, engine, self.processing_type),
+            ),
+            inputs=[self._input(product, port, ds, upstream.get(port), figures) for port, ds in inputs.items()],
+            outputs=[
+                self._output(product.contract, name, ds, inputs, upstream, figures) for name, ds in outputs.items()
+            ],
             producer=PRODUCER,
         )
         self.client.emit(event)
         return event
 
-    def _run_facets(self, parent: Parent | None) -> dict[str, RunFacet]:
+    def _run_facets(self, parent: Parent | None, engine: Engine) -> dict[str, RunFacet]:
         facets: dict[str, RunFacet] = {
             "processing_engine": processing_engine_run.ProcessingEngineRunFacet(
-                version=meshkit_version,
-                name="meshkit",
-                openlineageAdapterVersion=openlineage_version,
+                version=engine.version,
+                name=engine.name,
+                openlineageAdapterVersion=meshkit_version,
                 producer=PRODUCER,
             )
         }
+        if engine.runner:
+            runner = execution_parameters_run.ExecutionParameter(key="runner", name="Beam runner", value=engine.runner)
+            facets["executionParameters"] = execution_parameters_run.ExecutionParametersRunFacet(
+                parameters=[runner], producer=PRODUCER
+            )
         if parent is not None:
             parent_job, parent_run_id = parent
             facets["parent"] = parent_run.ParentRunFacet(
@@ -237,51 +338,83 @@ class LineageEmitter:
             )
         return facets
 
-    def _job_facets(self, product: DataProduct) -> dict[str, JobFacet]:
-        facets: dict[str, JobFacet] = {
-            "jobType": job_type_job.JobTypeJobFacet(
-                processingType=self.processing_type, integration=INTEGRATION, jobType="JOB", producer=PRODUCER
-            )
-        }
-        descriptor = product.descriptor
-        owners = [
-            ownership_job.Owner(name=f"user:{m.username}", type=m.role)
-            for m in descriptor.team.members
-            if (m.role or "").lower() == "owner"
-        ]
-        owners.append(ownership_job.Owner(name=f"team:{descriptor.team.name}", type="team"))
-        facets["ownership"] = ownership_job.OwnershipJobFacet(owners=owners, producer=PRODUCER)
-        description = product.contract.odcs.description
-        if description is not None and description.purpose:
-            facets["documentation"] = documentation_job.DocumentationJobFacet(
-                description=description.purpose.strip(), contentType="text/plain", producer=PRODUCER
-            )
-        return facets
-
-    def _input(self, product: DataProduct, port: str, dataset: DatasetName, rows: int | None) -> InputDataset:
-        facets: dict[str, DatasetFacet] = {}
-        upstream = _upstream_contract(product, port)
+    def _input(
+        self,
+        product: DataProduct,
+        port: str,
+        dataset: DatasetName,
+        upstream: Contract | None,
+        figures: RunFigures | None,
+    ) -> InputDataset:
+        """An upstream product's port carries that product's schema and contract; a source (change
+        feed, bus, replay file) carries the source documents' field names."""
         if upstream is not None:
-            facets["schema"] = schema_facet(upstream.columns)
-        input_facets: dict[str, InputDatasetFacet] = {}
-        if rows is not None:
-            input_facets["dataQualityMetrics"] = data_quality_metrics_input_dataset.DataQualityMetricsInputDatasetFacet(
-                columnMetrics={}, rowCount=rows, producer=PRODUCER
+            facets = f.dataset_facets(
+                ("schema", schema_facet(upstream.columns)),
+                ("datasource", f.datasource_facet(dataset)),
+                ("symlinks", f.symlinks_facet(upstream)),
             )
+        else:
+            source = product.contract.source_columns
+            facets = f.dataset_facets(
+                ("schema", schema_facet(source, source_names=True)), ("datasource", f.datasource_facet(dataset))
+            )
+        input_facets: dict[str, InputDatasetFacet] = {}
+        measured = figures.inputs.get(port) if figures else None
+        if measured is not None:
+            input_facets["dataQualityMetrics"] = data_quality_metrics_input_dataset.DataQualityMetricsInputDatasetFacet(
+                columnMetrics={}, rowCount=measured.rows, bytes=measured.size_bytes, producer=PRODUCER
+            )
+        checks = figures.input_checks.get(port) if figures else None
+        if checks:
+            input_facets["dataQualityAssertions"] = f.assertions_facet(checks)
         return InputDataset(dataset.namespace, dataset.name, facets=facets, inputFacets=input_facets)
 
-    def _output(self, contract: Contract, dataset: DatasetName, rows: int | None) -> OutputDataset:
-        output_facets: dict[str, OutputDatasetFacet] = {}
-        if rows is not None:
-            output_facets["outputStatistics"] = output_statistics_output_dataset.OutputStatisticsOutputDatasetFacet(
-                rowCount=rows, producer=PRODUCER
+    def _output(
+        self,
+        contract: Contract,
+        name: str,
+        dataset: DatasetName,
+        inputs: Mapping[str, DatasetName],
+        upstream: Mapping[str, Contract],
+        figures: RunFigures | None,
+    ) -> OutputDataset:
+        sources = [ds for port, ds in inputs.items() if port not in upstream]
+        datasource = ("datasource", f.datasource_facet(dataset))
+        if name == DEAD_LETTER_OUTPUT:
+            facets = f.dataset_facets(datasource)
+        elif name in SOURCE_SHAPED_OUTPUTS:
+            facets = f.dataset_facets(
+                ("schema", schema_facet(contract.source_columns, source_names=True)),
+                datasource,
+                ("columnLineage", f.identity_lineage(contract, sources[0]) if sources else None),
             )
-        return OutputDataset(
-            dataset.namespace,
-            dataset.name,
-            facets={"schema": schema_facet(contract.columns)},
-            outputFacets=output_facets,
-        )
+        else:
+            lineage = (
+                f.refined_lineage(contract, inputs, upstream)
+                if upstream
+                else (f.change_feed_lineage(contract, sources[0]) if sources else None)
+            )
+            checks = figures.output_checks.get(name) if figures else None
+            facets = f.dataset_facets(
+                ("schema", schema_facet(contract.columns)),
+                datasource,
+                ("symlinks", f.symlinks_facet(contract)),
+                ("ownership", f.ownership_facet(contract)),
+                ("columnLineage", lineage),
+                # an InputDatasetFacet by the spec's typing; as a dataset facet it describes what was written
+                ("dataQualityAssertions", cast(DatasetFacet, f.assertions_facet(checks)) if checks else None),
+                ("dataContract", f.data_contract_facet(contract, figures)),
+            )
+        output_facets: dict[str, OutputDatasetFacet] = {}
+        measured = figures.outputs.get(name) if figures else None
+        if measured is not None:
+            output_facets["outputStatistics"] = output_statistics_output_dataset.OutputStatisticsOutputDatasetFacet(
+                rowCount=measured.rows, size=measured.size_bytes, fileCount=measured.files, producer=PRODUCER
+            )
+            if name != DEAD_LETTER_OUTPUT:
+                facets["dataQualityMetrics"] = f.metrics_facet(measured)
+        return OutputDataset(dataset.namespace, dataset.name, facets=facets, outputFacets=output_facets)
 
 
 def _upstream_contract(product: DataProduct, port_name: str) -> Contract | None:

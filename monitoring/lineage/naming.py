@@ -1,15 +1,17 @@
 """Dataset names per the OpenLineage naming spec: one (namespace, name) pair per place data lives.
 
 Pure functions with no SDK import, so the review, the CLI and the pipelines can all name datasets
-the same way. Local profile: lake folders, the event log and plain files are `file` + absolute path;
-the DuckDB warehouse is `duckdb://<file name>` + `<schema>.<table>`. Cloud names follow
-https://openlineage.io/docs/spec/naming (Cosmos DB, Event Hubs through its Kafka surface, GCS, BigQuery).
+the same way. Local profile: lake folders, the event log and plain files are `file` + absolute path
+(URI `file:///<path>`); the DuckDB warehouse is `duckdb://<file name>` + `<schema>.<table>`. Cloud
+names follow https://openlineage.io/docs/spec/naming (Cosmos DB, Event Hubs through its Kafka
+surface, GCS, BigQuery); docs/lineage.md has the table and the reasons.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+from urllib.parse import quote
 
 from meshkit.errors import ConfigError
 
@@ -24,6 +26,15 @@ class DatasetName:
 
     namespace: str
     name: str
+
+    @property
+    def uri(self) -> str:
+        """Namespace and name as one URI, the way the naming spec combines them (`scheme:[//authority]path`)."""
+        if self.namespace == FILE_NAMESPACE:
+            return PurePosixPath(self.name).as_uri()
+        if self.namespace == BIGQUERY_NAMESPACE:
+            return f"{BIGQUERY_NAMESPACE}:{self.name}"
+        return f"{self.namespace.rstrip('/')}/{quote(self.name.lstrip('/'), safe='/:.@-_~')}"
 
 
 def _require(value: str, what: str) -> str:
@@ -63,6 +74,12 @@ def warehouse_dataset(warehouse_path: Path, schema: str, table: str) -> DatasetN
 def eventlog_dataset(eventlog_dir: Path, topic: str) -> DatasetName:
     """One topic of the durable local event log (the local stand-in for an Event Hub)."""
     return file_dataset(eventlog_dir / _require(topic, "topic"))
+
+
+def dead_letter_dataset(lake_dir: Path, raw_bucket: str, domain: str, product: str) -> DatasetName:
+    """Where a product's rejected events are kept with their reasons: `_dead_letters` in its raw zone."""
+    zone = lake_zone_dataset(lake_dir, raw_bucket, domain, product)
+    return DatasetName(zone.namespace, f"{zone.name}/_dead_letters")
 
 
 # --- cloud (naming only; no client is created here) ----------------------------------------------

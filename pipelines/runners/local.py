@@ -1,24 +1,31 @@
 """Run one product's pipeline on the local profile (DirectRunner) and account for every event.
 
-Order of effects: lineage START -> Beam pipeline (sinks write) -> consumer offsets committed ->
-metrics stored -> lineage COMPLETE. A failure emits FAIL and leaves offsets where they were, so the
-next run replays from the last committed point (the sinks are idempotent).
+Order of effects: lineage START -> Beam pipeline (sinks write; lineage RUNNING meanwhile) ->
+consumer offsets committed -> metrics stored -> lineage COMPLETE with the run's figures and the
+contract's rules judged on the current-state table. A failure emits FAIL, Ctrl-C emits ABORT; both
+leave offsets where they were, so the next run replays from the last committed point (the sinks
+are idempotent).
 """
 
 from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from meshkit.config import Settings
+from meshkit.contracts.model import Contract
 from meshkit.errors import Location, MeshkitError, TerminalError
 from meshkit.products.model import DataProduct
+from monitoring.lineage.emitter import DEFAULT_HEARTBEAT_SECONDS, Parent
+from monitoring.lineage.facets import CheckResult, DatasetFigures, RunFigures
 from monitoring.lineage.naming import (
     DatasetName,
+    dead_letter_dataset,
     eventlog_dataset,
     file_dataset,
     lake_zone_dataset,
@@ -31,7 +38,8 @@ from pipelines.transforms.stages import NAMESPACE, StageContext
 
 if TYPE_CHECKING:
     import apache_beam as beam
-    from apache_beam.runners.runner import PipelineRunner
+    from apache_beam.runners.runner import PipelineResult, PipelineRunner
+    from open_data_contract_standard.model import DataQuality
 
     from pipelines.transports.local_log import LocalEventLog
 
@@ -99,20 +107,31 @@ def _plan(settings: Settings, product: DataProduct, refined: bool, from_file: Pa
     for kind in kinds:
         outputs[kind] = warehouse_dataset(wh, tables.schema, f"{tables.table}_{kind}")
         locations[kind] = f"{wh}::{tables.schema}.{tables.table}_{kind}"
+    outputs["dead_letters"] = dead_letter_dataset(
+        settings.lake_dir, settings.bucket("raw"), product.domain, product.name
+    )
     return RunPlan(inputs, outputs, locations)
 
 
 def run_product(
-    settings: Settings, product: DataProduct, *, from_file: Path | None = None, runner: str = "DirectRunner"
+    settings: Settings,
+    product: DataProduct,
+    *,
+    from_file: Path | None = None,
+    runner: str = "DirectRunner",
+    parent: Parent | None = None,
+    heartbeat_seconds: float = DEFAULT_HEARTBEAT_SECONDS,
 ) -> RunSummary:
-    """Run the product once over everything available (bounded) and return what it did."""
-    import apache_beam as beam
-    from apache_beam.options.pipeline_options import PipelineOptions
+    """Run the product once over everything available (bounded) and return what it did.
 
-    from monitoring.lineage.emitter import LineageEmitter
+    `parent` is the (job name, run id) of the run that fed this one (the relay); lineage RUNNING
+    events follow every `heartbeat_seconds` while the run lasts.
+    """
+    import apache_beam as beam
+
+    from monitoring.lineage.emitter import LineageEmitter, LineageRun
+    from monitoring.lineage.facets import Engine
     from monitoring.metrics.store import MetricsStore
-    from pipelines.refined import build_refined_pipeline
-    from pipelines.standard import build_change_feed_pipeline
 
     contract = product.contract
     if not contract.primary_key:
@@ -120,8 +139,7 @@ def run_product(
             "the contract has no primary key column",
             hint="Mark the key column with `primaryKey: true`; the pipeline orders and merges on it.",
         )
-    pipeline_def = load_pipeline(product.pipeline_path)
-    refined = isinstance(pipeline_def, RefinedPipeline)
+    refined = isinstance(load_pipeline(product.pipeline_path), RefinedPipeline)
     if from_file is not None and not from_file.is_file():
         raise TerminalError(f"replay file {from_file} not found", hint="Pass a JSON-lines file of change-feed items.")
     run_id = str(uuid.uuid4())
@@ -135,44 +153,64 @@ def run_product(
         ingest_date=started.date().isoformat(),
     )
     plan = _plan(settings, product, refined, from_file)
+    beam_runner: str | PipelineRunner = local_runner() if runner == "DirectRunner" else runner
+    runner_name = beam_runner if isinstance(beam_runner, str) else type(beam_runner).__name__
+    engine = Engine("Apache Beam", beam.__version__, runner=runner_name, code=product.pipeline_path)
     emitter = LineageEmitter.from_settings(settings)
-    emitter.start(product, STAGE, run_id, inputs=plan.inputs, outputs=plan.outputs)
     clock = time.monotonic()
+    try:
+        with LineageRun(
+            emitter, product, STAGE, run_id, inputs=plan.inputs, outputs=plan.outputs, parent=parent,
+            engine=engine, heartbeat_seconds=heartbeat_seconds,
+        ) as lineage:  # fmt: skip
+            try:
+                result, log, end_offsets = _execute(settings, product, ctx, beam_runner, refined, from_file)
+            except MeshkitError:
+                raise
+            except Exception as exc:
+                raise TerminalError(
+                    f"the pipeline of {product.ref} failed: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}",
+                    hint="Run again with --debug for the traceback; no offsets were committed, so a re-run replays.",
+                ) from exc
+            if log is not None:
+                log.commit(CONSUMER_GROUP, end_offsets)
+            counters, distributions = _metrics(result)
+            current = measure_table(settings, product, "current")
+            duration = time.monotonic() - clock
+            summary = _summary(counters, distributions, product, run_id, started, duration, plan, current.rows)
+            MetricsStore(settings.metrics_path).record(summary)
+            lineage.figures = run_figures(settings, product, plan, summary, counters, current)
+    finally:
+        emitter.close()
+    return summary
+
+
+def _execute(
+    settings: Settings,
+    product: DataProduct,
+    ctx: StageContext,
+    runner: str | PipelineRunner,
+    refined: bool,
+    from_file: Path | None,
+) -> tuple[PipelineResult, LocalEventLog | None, dict[int, int]]:
+    import apache_beam as beam
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from pipelines.refined import build_refined_pipeline
+    from pipelines.standard import build_change_feed_pipeline
+
     log: LocalEventLog | None = None
     end_offsets: dict[int, int] = {}
-    try:
-        options = PipelineOptions(flags=[], save_main_session=False)
-        p = beam.Pipeline(runner=local_runner() if runner == "DirectRunner" else runner, options=options)
-        if refined:
-            inputs = {port.name: port.product for port in product.descriptor.inputPorts if port.product}
-            build_refined_pipeline(p, ctx, inputs)
-        else:
-            source, log, end_offsets = _source(settings, product, from_file)
-            build_change_feed_pipeline(p, ctx, source)
-        result = p.run()
-        result.wait_until_finish()
-    except MeshkitError as exc:
-        emitter.fail(product, STAGE, run_id, inputs=plan.inputs, outputs=plan.outputs, error=exc.reason)
-        raise
-    except Exception as exc:
-        emitter.fail(product, STAGE, run_id, inputs=plan.inputs, outputs=plan.outputs, error=str(exc))
-        raise TerminalError(
-            f"the pipeline of {product.ref} failed: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}",
-            hint="Run again with --debug for the traceback; no offsets were committed, so a re-run replays.",
-        ) from exc
-    if log is not None:
-        log.commit(CONSUMER_GROUP, end_offsets)
-    tables = WarehouseTables.of(product.domain, product.contract.table_name)
-    current_rows = DuckDBWarehouse(settings.warehouse_path).count(tables, "current")
-    summary = _summary(result, product, run_id, started, time.monotonic() - clock, plan, current_rows)
-    MetricsStore(settings.metrics_path).record(summary)
-    input_rows = dict.fromkeys(plan.inputs, summary.events_in) if not refined else None
-    emitter.complete(
-        product, STAGE, run_id, inputs=plan.inputs, outputs=plan.outputs,
-        output_rows=summary.rows_written, input_rows=input_rows,
-    )  # fmt: skip
-    emitter.close()
-    return summary
+    p = beam.Pipeline(runner=runner, options=PipelineOptions(flags=[], save_main_session=False))
+    if refined:
+        inputs = {port.name: port.product for port in product.descriptor.inputPorts if port.product}
+        build_refined_pipeline(p, ctx, inputs)
+    else:
+        source, log, end_offsets = _source(settings, product, from_file)
+        build_change_feed_pipeline(p, ctx, source)
+    result = p.run()
+    result.wait_until_finish()
+    return result, log, end_offsets
 
 
 def _source(
@@ -193,8 +231,24 @@ def _source(
     return source, log, end
 
 
+def _metrics(result: PipelineResult) -> tuple[dict[str, int], dict[str, tuple[int, int]]]:
+    """The run's Beam counters (summed over steps) and (min, max) of its distributions."""
+    from apache_beam.metrics.metric import MetricsFilter
+
+    counters: dict[str, int] = {}
+    distributions: dict[str, tuple[int, int]] = {}
+    metrics = result.metrics().query(MetricsFilter().with_namespace(NAMESPACE))
+    for c in metrics["counters"]:
+        counters[c.key.metric.name] = counters.get(c.key.metric.name, 0) + int(c.committed or 0)
+    for d in metrics["distributions"]:
+        if d.committed and d.committed.count:
+            distributions[d.key.metric.name] = (d.committed.min, d.committed.max)
+    return counters, distributions
+
+
 def _summary(
-    result: object,
+    counters: dict[str, int],
+    distributions: dict[str, tuple[int, int]],
     product: DataProduct,
     run_id: str,
     started: datetime,
@@ -203,16 +257,6 @@ def _summary(
     current_rows: int,
 ) -> RunSummary:
     """Figures from the pipeline's Beam metrics; `current` is the current-state table's size after the run."""
-    from apache_beam.metrics.metric import MetricsFilter
-
-    counters: dict[str, int] = {}
-    distributions: dict[str, tuple[int, int]] = {}
-    metrics = result.metrics().query(MetricsFilter().with_namespace(NAMESPACE))  # type: ignore[attr-defined]
-    for c in metrics["counters"]:
-        counters[c.key.metric.name] = counters.get(c.key.metric.name, 0) + int(c.committed or 0)
-    for d in metrics["distributions"]:
-        if d.committed and d.committed.count:
-            distributions[d.key.metric.name] = (d.committed.min, d.committed.max)
     now = datetime.now(UTC)
     newest = distributions.get("source_ts_ms")
     lag = distributions.get("source_lag_ms")
@@ -237,3 +281,160 @@ def _summary(
         max_source_lag_seconds=round(lag[1] / 1000, 3) if lag else None,
         duration_seconds=round(duration, 3),
     )
+
+
+# --- what the run can judge of the contract ------------------------------------------------------
+
+# ODCS comparison operators of a quality rule: the symbol shown and how a measured count is compared
+_COMPARE: dict[str, tuple[str, Callable[[float, Any], bool]]] = {
+    "mustBe": ("=", lambda v, t: v == float(t)),
+    "mustNotBe": ("!=", lambda v, t: v != float(t)),
+    "mustBeGreaterThan": (">", lambda v, t: v > float(t)),
+    "mustBeGreaterOrEqualTo": (">=", lambda v, t: v >= float(t)),
+    "mustBeLessThan": ("<", lambda v, t: v < float(t)),
+    "mustBeLessOrEqualTo": ("<=", lambda v, t: v <= float(t)),
+    "mustBeBetween": ("between", lambda v, t: float(t[0]) <= v <= float(t[1])),
+    "mustNotBeBetween": ("not between", lambda v, t: not float(t[0]) <= v <= float(t[1])),
+}
+JUDGED_METRICS = ("rowCount", "nullValues", "invalidValues", "duplicateValues")
+
+
+@dataclass(frozen=True)
+class QualityRule:
+    """A library quality rule of the contract that a run can measure on its output table."""
+
+    name: str
+    metric: str
+    columns: tuple[str, ...]
+    severity: str | None
+    percent: bool
+    bound: tuple[str, Any] | None  # (ODCS operator, threshold)
+    valid_values: tuple[Any, ...] | None
+
+
+@dataclass(frozen=True)
+class TableMeasure:
+    """Counts on a warehouse table after a run: rows, nulls per column, each rule's metric by rule name."""
+
+    rows: int
+    nulls: dict[str, int]
+    rules: dict[str, int]
+
+
+def quality_rules(contract: Contract) -> tuple[QualityRule, ...]:
+    """Property- and table-level rules with a metric a run measures; SQL and custom rules need their
+    engine and are left to the contract tests."""
+    found: list[tuple[DataQuality, tuple[str, ...]]] = []
+    for prop in contract.table.properties or ():
+        found += [(rule, (prop.name or "",)) for rule in prop.quality or ()]
+    for rule in contract.table.quality or ():
+        found.append((rule, tuple(str(p) for p in (rule.arguments or {}).get("properties") or ())))
+    rules = []
+    for i, (rule, columns) in enumerate(found):
+        if rule.metric in JUDGED_METRICS:
+            bound = next(((op, getattr(rule, op)) for op in _COMPARE if getattr(rule, op) is not None), None)
+            valid = (rule.arguments or {}).get("validValues")
+            name = rule.name or rule.id or f"{rule.metric}:{'+'.join(columns) or 'table'}:{i}"
+            percent = (rule.unit or "").lower() == "percent"
+            valid_values = tuple(valid) if isinstance(valid, list) else None
+            rules.append(QualityRule(name, str(rule.metric), columns, rule.severity, percent, bound, valid_values))
+    return tuple(rules)
+
+
+def judge(rule: QualityRule, measured: int, rows: int) -> CheckResult:
+    """The rule's verdict on a measured count (a share of `rows` when the rule's unit is percent)."""
+    value = 100.0 * measured / rows if rule.percent and rows else float(measured)
+    expected, success = None, True
+    if rule.bound is not None:
+        symbol, compare = _COMPARE[rule.bound[0]]
+        threshold = rule.bound[1]
+        success = compare(value, threshold)
+        shown = " and ".join(map(str, threshold)) if isinstance(threshold, list) else str(threshold)
+        expected = f"{symbol} {shown}{' %' if rule.percent else ''}"
+    column = rule.columns[0] if len(rule.columns) == 1 else None
+    return CheckResult(rule.name, rule.metric, success, column, rule.severity, expected, f"{value:g}")
+
+
+def measure_table(settings: Settings, product: DataProduct, kind: str) -> TableMeasure:
+    """Rows, nulls per contract column and each rule's metric on one of the product's tables, in one
+    query (valid values are bound parameters); zeros when the table does not exist yet."""
+    contract, warehouse = product.contract, DuckDBWarehouse(settings.warehouse_path)
+    tables = WarehouseTables.of(product.domain, contract.table_name)
+    columns = [c.name for c in contract.columns]
+    rules = [r for r in quality_rules(contract) if r.metric != "invalidValues" or r.valid_values]
+    if not warehouse.exists(tables, kind):
+        return TableMeasure(0, dict.fromkeys(columns, 0), {r.name: 0 for r in rules})
+    quoted = {c: '"' + c.replace('"', '""') + '"' for c in {*columns, *(c for r in rules for c in r.columns)}}
+    exprs = ["count(*)", *(f"count(*) - count({quoted[c]})" for c in columns)]
+    params: list[str] = []
+    for rule in rules:
+        cols = [quoted[c] for c in rule.columns]
+        if rule.metric == "rowCount" or not cols:
+            exprs.append("count(*)")
+        elif rule.metric == "nullValues":
+            exprs.append(f"count(*) - count({cols[0]})")
+        elif rule.metric == "invalidValues":
+            marks = ", ".join("?" * len(rule.valid_values or ()))
+            exprs.append(f"count(*) FILTER (WHERE {cols[0]} IS NOT NULL AND {cols[0]}::VARCHAR NOT IN ({marks}))")
+            params += [str(v) for v in rule.valid_values or ()]
+        else:  # duplicateValues: rows beyond the first of each distinct non-null value
+            key = cols[0] if len(cols) == 1 else f"({', '.join(cols)})"
+            exprs.append(f"count({key}) - count(DISTINCT {key})")
+    with warehouse.connect() as con:
+        row = con.execute(f"SELECT {', '.join(exprs)} FROM {tables.name(kind)}", params).fetchone()
+    values = [int(v or 0) for v in row or [0] * len(exprs)]
+    nulls = dict(zip(columns, values[1 : 1 + len(columns)], strict=True))
+    return TableMeasure(values[0], nulls, {r.name: v for r, v in zip(rules, values[1 + len(columns) :], strict=True)})
+
+
+def run_figures(
+    settings: Settings,
+    product: DataProduct,
+    plan: RunPlan,
+    summary: RunSummary,
+    counters: Mapping[str, int],
+    current: TableMeasure,
+) -> RunFigures:
+    """Counts for lineage: rows, bytes and files per output, nulls where measured, and the contract's
+    rules judged — on the current-state table for the output, on the dead letters for the input."""
+    contract = product.contract
+    nulls = {c.name: counters.get(f"nulls:{c.name}", 0) for c in contract.columns}
+    outputs = {
+        name: DatasetFigures(
+            rows=summary.rows_written.get(name, 0),
+            size_bytes=counters.get(f"bytes:{name}"),
+            files=counters.get(f"files:{name}"),
+            null_counts=nulls if name == "curated" and summary.rows_written.get(name) else {},
+        )
+        for name in plan.outputs
+    }
+    outputs["current"] = DatasetFigures(rows=current.rows, null_counts=current.nulls)
+    outputs["dead_letters"] = DatasetFigures(rows=summary.dead_letters)
+    rules = quality_rules(contract)
+    upstream = {p.name: p.product for p in product.descriptor.inputPorts if p.product}
+    inputs: dict[str, DatasetFigures] = {}
+    input_checks: dict[str, tuple[CheckResult, ...]] = {}
+    for port in plan.inputs:
+        if port in upstream:
+            inputs[port] = DatasetFigures(
+                rows=measure_table(settings, _product(settings, upstream[port]), "current").rows
+            )
+            continue
+        inputs[port] = DatasetFigures(rows=summary.events_in)
+        invalid = {r: summary.dead_letters_by_reason.get(f"enum:{r.columns[0]}", 0) for r in rules
+                   if r.metric == "invalidValues" and len(r.columns) == 1}  # fmt: skip
+        input_checks[port] = (
+            *(CheckResult(r.name, r.metric, n == 0, r.columns[0], r.severity, "= 0", str(n),
+                          "events with a value outside the contract's valid values (dead-lettered, not written)")
+              for r, n in invalid.items()),
+            CheckResult("events_conform_to_contract", "conformance", summary.dead_letters == 0, None, None, "= 0",
+                        str(summary.dead_letters), "events rejected by the contract's checks (dead letters)"),
+        )  # fmt: skip
+    output_checks = tuple(judge(r, current.rules[r.name], current.rows) for r in rules if r.name in current.rules)
+    return RunFigures(inputs, outputs, input_checks, {"current": output_checks})
+
+
+def _product(settings: Settings, ref: str) -> DataProduct:
+    from meshkit.products.discovery import find_product
+
+    return find_product(settings.domains_dir, ref)

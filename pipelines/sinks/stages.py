@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import apache_beam as beam
 import pyarrow as pa
+from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 from apache_beam.transforms.window import GlobalWindow
 from apache_beam.utils.timestamp import MIN_TIMESTAMP
@@ -27,13 +28,23 @@ def tables_of(ctx: StageContext) -> WarehouseTables:
     return WarehouseTables.of(ctx.product.split("/")[0], ctx.contract().table_name)
 
 
+def count_written(zone: str, path: str) -> None:
+    """`files:<zone>` and `bytes:<zone>` counters for one written file (for lineage output statistics);
+    a file whose size cannot be read is left out of the bytes rather than failing the write."""
+    Metrics.counter(NAMESPACE, f"files:{zone}").inc()
+    try:
+        Metrics.counter(NAMESPACE, f"bytes:{zone}").inc(FileSystems.match([path])[0].metadata_list[0].size_in_bytes)
+    except (OSError, IndexError):
+        return
+
+
 class _WriteRaw(beam.DoFn):
     def __init__(self, ctx: StageContext) -> None:
         self.ctx = ctx
         self.rows = Metrics.counter(NAMESPACE, "rows:raw")
 
     def process(self, raw: pa.RecordBatch) -> Iterator[pa.RecordBatch]:
-        write_raw(layout_of(self.ctx), raw, self.ctx.ingest_date)
+        count_written("raw", write_raw(layout_of(self.ctx), raw, self.ctx.ingest_date))
         self.rows.inc(raw.num_rows)
         yield raw
 
@@ -61,6 +72,7 @@ class _WriteChanges(beam.DoFn):
     def setup(self) -> None:
         self.warehouse = DuckDBWarehouse(self.ctx.settings.warehouse_path)
         self.tables = tables_of(self.ctx)
+        self.columns = [c.name for c in self.ctx.contract().columns]
 
     def process(self, table: pa.Table) -> Iterator[int]:
         """Replayed (key, LSN)s are dropped first, so the curated zone holds each change once; the
@@ -75,8 +87,12 @@ class _WriteChanges(beam.DoFn):
         run = pa.array([self.ctx.run_id] * fresh.num_rows, pa.string())
         ingested = pa.array([now_us] * fresh.num_rows, pa.timestamp("us", tz="UTC"))
         stamped = fresh.append_column("_ingested_at", ingested).append_column("_run_id", run)
-        write_parquet(layout_of(self.ctx), "curated", stamped, self.ctx.ingest_date)
+        count_written("curated", write_parquet(layout_of(self.ctx), "curated", stamped, self.ctx.ingest_date))
         self.curated.inc(stamped.num_rows)
+        for name in self.columns:  # null counts per contract column of what reached the curated zone
+            nulls = stamped.column(name).null_count if name in stamped.column_names else 0
+            if nulls:
+                Metrics.counter(NAMESPACE, f"nulls:{name}").inc(nulls)
         started = time.monotonic()
         result = self.warehouse.apply_changes(self.tables, stamped)
         self.merge_ms.update(int((time.monotonic() - started) * 1000))

@@ -23,7 +23,7 @@ def test_scaffold_validate_simulate_run(tmp_path: Path, capsys: pytest.CaptureFi
     assert main(["--root", str(root), "validate"]) == 0
     settings = load_settings(root, environ={})
     product = find_product(settings.domains_dir, "shop/orders")
-    feed, published = simulate_and_publish(settings, product, events=300, seed=3, related_keys=None)
+    feed, published, _ = simulate_and_publish(settings, product, events=300, seed=3, related_keys=None)
     capsys.readouterr()
     assert main(["--root", str(root), "run", "shop/orders", "--format", "json"]) == 0
     summary = json.loads(capsys.readouterr().out)

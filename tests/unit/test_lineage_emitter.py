@@ -5,22 +5,36 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
+import threading
+import time
 import uuid
+from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from openlineage.client.transport.file import FileTransport
 
 from meshkit.config import Settings, load_settings
-from meshkit.errors import ConfigError
+from meshkit.errors import ConfigError, TerminalError
 from meshkit.products.discovery import find_product
 from monitoring.lineage import naming
-from monitoring.lineage.emitter import LineageEmitter, file_transport_config, job_name, scrub_error
+from monitoring.lineage.emitter import (
+    Heartbeat,
+    LineageEmitter,
+    LineageRun,
+    file_transport_config,
+    job_name,
+    scrub_error,
+)
 
 REPO = Path(__file__).resolve().parents[2]
-# the OpenLineage spec files live beside the clone in shared/reference (not part of the project)
-SPEC_DIR = REPO.parent / "shared" / "reference" / "openlineage-spec"
+# copies of the official OpenLineage schemas (tests/fixtures/openlineage/README.md says where from)
+SPEC_DIR = REPO / "tests" / "fixtures" / "openlineage"
+CUSTOM_SCHEMAS = REPO / "monitoring" / "lineage" / "schemas"
 CPF_EXAMPLE = "52998224725"
 NAME_EXAMPLE = "Maria Exemplo da Silva"
 
@@ -155,28 +169,136 @@ def test_fail_records_a_scrubbed_reason(settings: Settings) -> None:
     assert message.startswith("cpf <number> of <email> rejected")
 
 
-def test_events_validate_against_the_openlineage_spec(settings: Settings) -> None:
-    if not (SPEC_DIR / "OpenLineage.json").is_file():
-        pytest.skip(f"OpenLineage spec files not found at {SPEC_DIR} (shared/reference is beside the clone)")
-    from jsonschema import Draft202012Validator
+def spec_validator() -> Callable[[dict[str, Any]], None]:
+    """Validates an event against OpenLineage.json and each facet against the schema its `_schemaURL`
+    names (by file name: the fixtures may hold another patch version), offline, formats checked."""
+    from jsonschema import FormatChecker
+    from jsonschema.validators import validator_for
     from referencing import Registry, Resource
 
-    schemas = [json.loads(p.read_text()) for p in [SPEC_DIR / "OpenLineage.json", *SPEC_DIR.glob("facets/*.json")]]
-    registry = Registry().with_resources((s["$id"], Resource.from_contents(s)) for s in schemas)
+    files = [SPEC_DIR / "OpenLineage.json", *SPEC_DIR.glob("facets/*.json"), *CUSTOM_SCHEMAS.glob("*.json")]
+    schemas = {p.name: json.loads(p.read_text(encoding="utf-8")) for p in files}
+    registry = Registry().with_resources((s["$id"], Resource.from_contents(s)) for s in schemas.values())
+    formats = FormatChecker()
+    formats.checks("uri", raises=ValueError)(lambda v: not isinstance(v, str) or bool(urlsplit(v).scheme))
+    formats.checks("date-time", raises=ValueError)(lambda v: not isinstance(v, str) or bool(datetime.fromisoformat(v)))
+
+    def check(schema: dict[str, Any], instance: Any) -> None:
+        validator_for(schemas["OpenLineage.json"])(schema, registry=registry, format_checker=formats).validate(instance)
+
+    def validate(event: dict[str, Any]) -> None:
+        check(schemas["OpenLineage.json"], event)
+        for facet in event_facets(event):
+            url, _, pointer = facet["_schemaURL"].partition("#")
+            check({"$ref": f"{schemas[url.rsplit('/', 1)[1]]['$id']}#{pointer}"}, facet)
+
+    return validate
+
+
+def event_facets(event: dict[str, Any]) -> list[dict[str, Any]]:
+    facets = [*event["run"].get("facets", {}).values(), *event["job"].get("facets", {}).values()]
+    for dataset in [*event.get("inputs", []), *event.get("outputs", [])]:
+        for kind in ("facets", "inputFacets", "outputFacets"):
+            facets += dataset.get(kind, {}).values()
+    return facets
+
+
+def test_events_validate_against_the_openlineage_spec(settings: Settings) -> None:
+    validate = spec_validator()
     _run(settings, parent=("meshkit.demo", str(uuid.uuid4())))
     product = find_product(settings.domains_dir, "customers/users")
-    LineageEmitter.from_settings(settings).fail(
-        product, "pipeline", str(uuid.uuid4()), inputs={}, outputs={}, error="boom"
-    )
-    for event in _events(settings):
-        Draft202012Validator(schemas[0], registry=registry).validate(event)
-        facets = [*event["run"]["facets"].values(), *event["job"]["facets"].values()]
-        for dataset in [*event["inputs"], *event["outputs"]]:
-            facets += [*dataset["facets"].values(), *dataset.get("inputFacets", {}).values()]
-            facets += [*dataset.get("outputFacets", {}).values()]
-        assert facets
-        for facet in facets:
-            Draft202012Validator({"$ref": facet["_schemaURL"]}, registry=registry).validate(facet)
+    emitter = LineageEmitter.from_settings(settings)
+    emitter.fail(product, "pipeline", str(uuid.uuid4()), inputs={}, outputs={}, error="boom")
+    emitter.abort(product, "pipeline", str(uuid.uuid4()), inputs={}, outputs={})
+    events = _events(settings)
+    assert [e["eventType"] for e in events] == ["START", "COMPLETE", "FAIL", "ABORT"]
+    for event in events:
+        assert event_facets(event)
+        validate(event)
+
+
+def test_the_validator_rejects_a_broken_event_and_a_broken_facet(settings: Settings) -> None:
+    validate = spec_validator()
+    _run(settings)
+    event = _events(settings)[1]
+    validate(event)
+    from jsonschema import ValidationError
+
+    with pytest.raises(ValidationError):
+        validate({**event, "eventType": "FINISHED"})
+    broken = json.loads(json.dumps(event))
+    broken["outputs"][0]["facets"]["dataContract"]["blocking"] = "yes"
+    with pytest.raises(ValidationError):
+        validate(broken)
+    broken = json.loads(json.dumps(event))
+    del broken["outputs"][0]["facets"]["columnLineage"]["fields"]["cpf"]["inputFields"][0]["field"]
+    with pytest.raises(ValidationError):
+        validate(broken)
+
+
+def _lineage_run(settings: Settings, interval: float = 60.0) -> LineageRun:
+    product = find_product(settings.domains_dir, "customers/users")
+    inputs = {"app-users-change-feed": naming.eventlog_dataset(settings.eventlog_dir, "customers.users")}
+    outputs = {"current": naming.warehouse_dataset(settings.warehouse_path, "customers", "users_current")}
+    emitter = LineageEmitter.from_settings(settings)
+    return LineageRun(emitter, product, "pipeline", inputs=inputs, outputs=outputs, heartbeat_seconds=interval)
+
+
+def test_a_lineage_run_sends_running_while_it_lasts_then_complete(settings: Settings) -> None:
+    with _lineage_run(settings, interval=0.02) as run:
+        deadline = time.monotonic() + 5
+        while run.heartbeat.beats < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    types = [e["eventType"] for e in _events(settings)]
+    assert types[0] == "START" and types[-1] == "COMPLETE"
+    assert set(types[1:-1]) == {"RUNNING"} and len(types) >= 4
+    assert {e["run"]["runId"] for e in _events(settings)} == {run.run_id}
+
+
+def test_ctrl_c_ends_a_run_as_abort_even_when_wrapped(settings: Settings) -> None:
+    if threading.current_thread() is not threading.main_thread():
+        pytest.skip("signal handlers can only be set from the main thread")
+    before = signal.getsignal(signal.SIGINT)
+    with pytest.raises(KeyboardInterrupt), _lineage_run(settings):
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(1)  # the handler raises before this ends
+    with pytest.raises(KeyboardInterrupt) as raised, _lineage_run(settings):
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(1)
+        except KeyboardInterrupt as exc:  # what Beam does to a Ctrl-C inside a DoFn
+            raise RuntimeError("KeyboardInterrupt [while running 'Map']") from exc
+    assert isinstance(raised.value.__cause__, RuntimeError)
+    assert [e["eventType"] for e in _events(settings)] == ["START", "ABORT", "START", "ABORT"]
+    assert signal.getsignal(signal.SIGINT) is before  # the previous handler is back
+
+
+def test_an_error_ends_a_run_as_fail_with_a_scrubbed_reason(settings: Settings) -> None:
+    with pytest.raises(TerminalError), _lineage_run(settings):
+        raise TerminalError(f"cpf {CPF_EXAMPLE} rejected")
+    with pytest.raises(ValueError, match="boom"), _lineage_run(settings):
+        raise ValueError("boom")
+    start, fail, _, fail2 = _events(settings)
+    assert (start["eventType"], fail["eventType"], fail2["eventType"]) == ("START", "FAIL", "FAIL")
+    assert fail["run"]["facets"]["errorMessage"]["message"] == "cpf <number> rejected"
+    assert fail2["run"]["facets"]["errorMessage"]["message"] == "ValueError: boom"
+
+
+def test_heartbeat_keeps_beating_after_a_failed_beat() -> None:
+    calls: list[int] = []
+
+    def beat() -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            raise OSError("backend down")
+
+    with Heartbeat(beat, interval=0.01) as heartbeat:
+        deadline = time.monotonic() + 5
+        while heartbeat.beats < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    assert heartbeat.beats >= 2 and len(calls) >= 3
+    with pytest.raises(ConfigError):
+        Heartbeat(beat, interval=0)
 
 
 def test_transport_comes_from_openlineages_factory(settings: Settings) -> None:
