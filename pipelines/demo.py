@@ -16,9 +16,10 @@ from meshkit import __version__ as meshkit_version
 from meshkit.config import Settings
 from meshkit.products.discovery import dependency_order, discover
 from meshkit.products.model import DataProduct
-from monitoring.lineage.emitter import DEFAULT_HEARTBEAT_SECONDS, LineageEmitter, LineageRun, job_name
+from monitoring.lineage.emitter import LineageEmitter, job_name
 from monitoring.lineage.facets import DatasetFigures, Engine, RunFigures
 from monitoring.lineage.naming import DatasetName, cosmos_dataset, eventlog_dataset
+from monitoring.lineage.run import DEFAULT_HEARTBEAT_SECONDS, LineageRun
 from monitoring.metrics.run import RunSummary
 from pipelines.product import ChangeFeedPipeline, load_pipeline
 from pipelines.runners.local import run_product, topic_of

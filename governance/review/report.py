@@ -23,7 +23,8 @@ from meshkit.errors import MeshkitError
 from meshkit.products.discovery import discover, lineage_edges
 from meshkit.products.model import DataProduct
 from monitoring.lineage.graph import LineageGraph, build_graph, load_graph
-from monitoring.lineage.render import GraphLayout, View, layout, mermaid, product_view, svg
+from monitoring.lineage.layout import GraphLayout, View, layout
+from monitoring.lineage.render import mermaid, product_view, svg
 from monitoring.metrics.run import RunSummary
 from monitoring.metrics.store import MetricsStore
 

@@ -33,7 +33,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from monitoring.lineage import render
-    from monitoring.lineage.graph import column_flow, load_graph
+    from monitoring.lineage.flow import column_flow
+    from monitoring.lineage.graph import load_graph
 
     settings = settings_from(args)
     path = settings.lineage_path

@@ -16,7 +16,7 @@ from apache_beam.utils.windowed_value import WindowedValue
 from meshkit.names import sql_identifier
 from pipelines.sinks.lake import LakeLayout, write_dead_letters, write_parquet, write_raw
 from pipelines.sinks.warehouse import DuckDBWarehouse, WarehouseTables
-from pipelines.transforms.stages import NAMESPACE, StageContext
+from pipelines.transforms.stages import NAMESPACE, StageContext, StageTransform
 
 
 def layout_of(ctx: StageContext) -> LakeLayout:
@@ -49,12 +49,8 @@ class _WriteRaw(beam.DoFn):
         yield raw
 
 
-class WriteRawZone(beam.PTransform):
+class WriteRawZone(StageTransform):
     """Keep every event exactly as received (for replay), then pass it on."""
-
-    def __init__(self, ctx: StageContext) -> None:
-        super().__init__()
-        self.ctx = ctx
 
     def expand(self, raw: beam.PCollection) -> beam.PCollection:
         return raw | beam.ParDo(_WriteRaw(self.ctx))
@@ -104,12 +100,8 @@ class _WriteChanges(beam.DoFn):
         yield result.changelog_rows
 
 
-class WriteChanges(beam.PTransform):
+class WriteChanges(StageTransform):
     """Curated Parquet, then the warehouse changelog and current-state MERGE, per ordered shard."""
-
-    def __init__(self, ctx: StageContext) -> None:
-        super().__init__()
-        self.ctx = ctx
 
     def expand(self, events: beam.PCollection) -> beam.PCollection:
         return events | beam.ParDo(_WriteChanges(self.ctx))
@@ -157,12 +149,8 @@ class _WriteDeadLetters(_BundledAudit):
         self.warehouse.append(self.tables, "dead_letters", audit)
 
 
-class WriteDeadLetters(beam.PTransform):
+class WriteDeadLetters(StageTransform):
     """Dead letters with bodies to the raw zone; reasons and origins (no bodies) to the warehouse."""
-
-    def __init__(self, ctx: StageContext) -> None:
-        super().__init__()
-        self.ctx = ctx
 
     def expand(self, dead: beam.PCollection) -> beam.PCollection:
         return dead | beam.ParDo(_WriteDeadLetters(self.ctx))
@@ -174,12 +162,8 @@ class _WriteDuplicates(_BundledAudit):
         self.warehouse.append(self.tables, "duplicates", audit)
 
 
-class WriteDuplicates(beam.PTransform):
+class WriteDuplicates(StageTransform):
     """Duplicate deliveries dropped by de-duplication, recorded so every event in is accounted for."""
-
-    def __init__(self, ctx: StageContext) -> None:
-        super().__init__()
-        self.ctx = ctx
 
     def expand(self, duplicates: beam.PCollection) -> beam.PCollection:
         return duplicates | beam.ParDo(_WriteDuplicates(self.ctx))

@@ -41,6 +41,14 @@ class StageContext:
         return load_contract(Path(self.contract_path))
 
 
+class StageTransform(beam.PTransform):
+    """A stage of the pipeline: a PTransform built from the run's `StageContext`."""
+
+    def __init__(self, ctx: StageContext) -> None:
+        super().__init__()
+        self.ctx = ctx
+
+
 def output_schema(contract: Contract, masked: pa.Schema) -> pa.Schema:
     """Masked contract columns in contract order (derived ones typed from the contract), then meta."""
     fields = []
@@ -78,12 +86,8 @@ class _Decode(beam.DoFn):
             yield result.events
 
 
-class DecodeAndValidate(beam.PTransform):
+class DecodeAndValidate(StageTransform):
     """Raw batches -> typed, validated events (main) and dead letters with reasons (`dead_letters`)."""
-
-    def __init__(self, ctx: StageContext) -> None:
-        super().__init__()
-        self.ctx = ctx
 
     def expand(self, raw: beam.PCollection) -> beam.pvalue.DoOutputsTuple:
         return raw | beam.ParDo(_Decode(self.ctx)).with_outputs(DEAD, main="events")
@@ -185,12 +189,8 @@ def transform_dead_letters(masked: pa.RecordBatch, exc: Exception) -> pa.RecordB
     return dead_letter_batch(rows)
 
 
-class MaskAndTransform(beam.PTransform):
+class MaskAndTransform(StageTransform):
     """Mask personal data per the contract, then run the domain's transform on the masked batch."""
-
-    def __init__(self, ctx: StageContext) -> None:
-        super().__init__()
-        self.ctx = ctx
 
     def expand(self, events: beam.PCollection) -> beam.pvalue.DoOutputsTuple:
         return events | beam.ParDo(_MaskAndTransform(self.ctx)).with_outputs(DEAD, main="events")

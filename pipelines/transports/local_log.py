@@ -7,10 +7,8 @@ Layout under `<root>/<topic>/` (Kafka-like, so it is easy to inspect and to reas
     consumers/<group>.json           committed offsets of a consumer group (atomic replace)
     writer.lock                      flock held by the one process that appends
 
-A record on disk is `length:u32 crc32:u32` followed by `length` payload bytes:
-`offset:i64 timestamp_ms:i64 key_len:u16 props_len:u32 body_len:u32 key props(JSON) body`, all
-little-endian, the CRC over the payload. A process killed mid-write leaves a torn last record; it is
-detected by length/CRC and truncated when a writer (or an opener, if no writer is active) recovers.
+The segments' record format is in `segments.py`. A process killed mid-write leaves a torn last record;
+it is truncated when a writer (or an opener, if no writer is active) recovers.
 Other processes may read while one process appends: readers stop at the first incomplete record.
 """
 
@@ -22,7 +20,6 @@ import hashlib
 import json
 import os
 import re
-import struct
 import time
 import zlib
 from bisect import bisect_right
@@ -31,24 +28,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
-from meshkit.errors import ConfigError, NameError_, TerminalError, TransientError
+from meshkit.errors import ConfigError, NameError_, TransientError
 from pipelines.transports.base import EventRecord
+from pipelines.transports.segments import (
+    HEADER,
+    PREFIX,
+    LogCorruptionError,
+    read_records,
+    scan_valid,
+    segment_bases,
+    segment_path,
+)
 
 FORMAT = "meshkit-local-log/1"
 DEFAULT_SEGMENT_BYTES = 16 * 1024 * 1024
-_PREFIX = struct.Struct("<II")  # length, crc32 of the payload
-_HEADER = struct.Struct("<qqHII")  # offset, timestamp_ms, key_len, props_len, body_len
 _TOPIC = re.compile(r"[a-z0-9][a-z0-9.-]{0,127}")
 _GROUP = re.compile(r"[A-Za-z0-9$][A-Za-z0-9._$-]{0,127}")  # `$Default` is Event Hubs' default group
-_SEGMENT = re.compile(r"^(\d{20})\.log$")
-_CHUNK = 1 << 20
 _LOCK_WAIT_S = 5.0
 _encode_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
-_decode_json = json.JSONDecoder().decode
-
-
-class LogCorruptionError(TerminalError):
-    """A segment holds bytes that are not a valid record where a complete record must be."""
 
 
 class TopicLockedError(TransientError):
@@ -100,34 +97,6 @@ def _write_atomic(path: Path, data: bytes) -> None:
         os.fsync(handle.fileno())
     tmp.replace(path)
     _fsync_dir(path.parent)
-
-
-def _frame_end(buf: bytes, at: int, offset: int) -> int | None:
-    """End of the complete, CRC-valid record of `offset` starting at byte `at`; None if there is none."""
-    if at + 8 > len(buf):
-        return None
-    length, crc = _PREFIX.unpack_from(buf, at)
-    stop = at + 8 + length
-    if length < _HEADER.size or stop > len(buf) or zlib.crc32(memoryview(buf)[at + 8 : stop]) != crc:
-        return None
-    return stop if _HEADER.unpack_from(buf, at + 8)[0] == offset else None
-
-
-def _scan_valid(handle: BinaryIO, base: int, pos: int) -> tuple[int, int, bool]:
-    """Walk valid records from byte `pos` (offset `base`): (records, end byte, damaged).
-
-    `damaged` says the first bad record is followed by a valid one: that is corruption inside the
-    log, not a torn last write, and cutting there would drop records that consumers may have read.
-    """
-    handle.seek(pos)
-    buf = handle.read()
-    at, count = 0, 0
-    while (stop := _frame_end(buf, at, base + count)) is not None:
-        at, count = stop, count + 1
-    if at + 8 > len(buf):
-        return count, pos + at, False
-    after = at + 8 + _PREFIX.unpack_from(buf, at)[0]
-    return count, pos + at, _frame_end(buf, after, base + count + 1) is not None
 
 
 class LocalEventLog:
@@ -220,11 +189,10 @@ class LocalEventLog:
         self.close()
 
     def _segment(self, partition: int, base: int) -> Path:
-        return self._parts[partition].path / f"{base:020d}.log"
+        return segment_path(self._parts[partition].path, base)
 
     def _list_bases(self, partition: int) -> list[int]:
-        names = (entry.name for entry in self._parts[partition].path.iterdir())
-        return sorted(int(m.group(1)) for m in map(_SEGMENT.match, names) if m)
+        return segment_bases(self._parts[partition].path)
 
     def _recover(self) -> None:
         """As the writer: find each partition's end and cut a torn last record off its last segment."""
@@ -233,7 +201,7 @@ class LocalEventLog:
             last = self._segment(index, part.bases[-1])
             last.touch(exist_ok=True)
             with last.open("r+b") as handle:
-                count, valid, damaged = _scan_valid(handle, part.bases[-1], 0)
+                count, valid, damaged = scan_valid(handle, part.bases[-1], 0)
                 if damaged:
                     raise LogCorruptionError(
                         f"topic {self.topic!r} partition {index}: record {part.bases[-1] + count} in {last} is "
@@ -260,7 +228,7 @@ class LocalEventLog:
         path = self._segment(partition, bases[-1])
         with path.open("rb") as handle:
             if os.fstat(handle.fileno()).st_size > part.tail_bytes:
-                count, part.tail_bytes, _ = _scan_valid(handle, part.end, part.tail_bytes)
+                count, part.tail_bytes, _ = scan_valid(handle, part.end, part.tail_bytes)
                 part.end += count
 
     def publish(self, records: Iterable[tuple[str, bytes, dict[str, str]]]) -> list[tuple[int, int]]:
@@ -271,7 +239,7 @@ class LocalEventLog:
         pending: dict[int, list[bytes]] = {}
         result: list[tuple[int, int]] = []
         next_offset = [p.end for p in self._parts]
-        pack_header, pack_prefix, crc32 = _HEADER.pack, _PREFIX.pack, zlib.crc32
+        pack_header, pack_prefix, crc32 = HEADER.pack, PREFIX.pack, zlib.crc32
         for key, body, properties in records:
             partition = partition_for(key, self.partitions)
             offset = next_offset[partition]
@@ -355,7 +323,7 @@ class LocalEventLog:
             if start >= end:
                 break
             with self._segment(partition, bases[index]).open("rb") as handle:
-                for record in self._records(handle, partition, bases[index], start, end):
+                for record in read_records(handle, self.topic, partition, bases[index], start, end):
                     batch.append(record)
                     start = record.offset + 1
                     if len(batch) >= max_batch:
@@ -368,35 +336,6 @@ class LocalEventLog:
             )
         if batch:
             yield batch
-
-    def _records(self, handle: BinaryIO, partition: int, base: int, start: int, end: int) -> Iterator[EventRecord]:
-        """Decode records of one segment from `start` up to `end` (exclusive), reading in 1 MiB chunks."""
-        buf, at, expected = b"", 0, base
-        unpack_prefix, unpack_header, crc32, hsize = _PREFIX.unpack_from, _HEADER.unpack_from, zlib.crc32, _HEADER.size
-        while expected < end:
-            more = handle.read(_CHUNK)
-            if not more:
-                return  # the rest is in the next segment
-            buf, at = buf[at:] + more, 0
-            size, view = len(buf), memoryview(buf)
-            while expected < end and at + 8 <= size:
-                length, crc = unpack_prefix(buf, at)
-                stop = at + 8 + length
-                if stop > size:
-                    break  # record continues in the next chunk
-                if expected >= start:
-                    offset, ts, klen, plen, blen = unpack_header(buf, at + 8)
-                    if offset != expected or crc32(view[at + 8 : stop]) != crc:
-                        raise LogCorruptionError(
-                            f"topic {self.topic!r} partition {partition}: record {expected} is damaged",
-                            hint="Its CRC or offset is wrong; restore the segment or replay from the source.",
-                        )
-                    k = at + 8 + hsize
-                    props = _decode_json(buf[k + klen : k + klen + plen].decode("utf-8")) if plen else {}
-                    yield EventRecord(
-                        partition, offset, buf[k : k + klen].decode("utf-8"), ts, props, buf[stop - blen : stop]
-                    )
-                at, expected = stop, expected + 1
 
     def committed(self, group: str) -> dict[int, int]:
         """Next offset to read per partition for `group`; 0 where it never committed."""

@@ -22,14 +22,8 @@ from meshkit.config import Settings, load_settings
 from meshkit.errors import ConfigError, TerminalError
 from meshkit.products.discovery import find_product
 from monitoring.lineage import naming
-from monitoring.lineage.emitter import (
-    Heartbeat,
-    LineageEmitter,
-    LineageRun,
-    file_transport_config,
-    job_name,
-    scrub_error,
-)
+from monitoring.lineage.emitter import LineageEmitter, file_transport_config, job_name, scrub_error
+from monitoring.lineage.run import Heartbeat, LineageRun
 
 REPO = Path(__file__).resolve().parents[2]
 # copies of the official OpenLineage schemas (tests/fixtures/openlineage/README.md says where from)

@@ -19,7 +19,8 @@ from meshkit.contracts.model import Contract, load_contract
 from meshkit.products.discovery import find_product
 from monitoring.lineage import facets as f
 from monitoring.lineage import naming
-from pipelines.runners.local import QualityRule, judge, measure_table, quality_rules
+from monitoring.lineage.column_lineage import change_feed_lineage, identity_lineage, refined_lineage
+from pipelines.quality import QualityRule, judge, measure_table, quality_rules
 from pipelines.sinks.warehouse import DuckDBWarehouse, WarehouseTables
 
 REPO = Path(__file__).resolve().parents[2]
@@ -41,7 +42,7 @@ def transformations(lineage: dict[str, Any], column: str) -> list[tuple[str, str
 
 
 def test_change_feed_columns_come_from_their_source_fields_and_show_masking() -> None:
-    users = as_dict(f.change_feed_lineage(contract("customers/users"), TOPIC))
+    users = as_dict(change_feed_lineage(contract("customers/users"), TOPIC))
     assert set(users["fields"]) == {c.name for c in contract("customers/users").columns}
     [(name, field, cpf)] = transformations(users, "cpf")
     assert (name, field) == (TOPIC.name, "cpf")
@@ -55,7 +56,7 @@ def test_change_feed_columns_come_from_their_source_fields_and_show_masking() ->
     assert transformations(users, "email")[0][2]["description"] == "HASHED (HMAC-SHA256)"
     [(_, field, user_id)] = transformations(users, "user_id")  # sourceField: id
     assert field == "id" and user_id == {"type": "DIRECT", "subtype": "IDENTITY", "masking": False}
-    transactions = as_dict(f.change_feed_lineage(contract("payments/transactions"), TOPIC))
+    transactions = as_dict(change_feed_lineage(contract("payments/transactions"), TOPIC))
     [(_, field, pix)] = transformations(transactions, "counterparty_key")
     assert field == "pixKey" and pix["masking"] is True
     [(_, field, band)] = transformations(transactions, "amount_band")  # derived from amount
@@ -63,7 +64,7 @@ def test_change_feed_columns_come_from_their_source_fields_and_show_masking() ->
 
 
 def test_source_shaped_datasets_copy_every_source_field_unmasked() -> None:
-    lineage = as_dict(f.identity_lineage(contract("payments/transactions"), TOPIC))
+    lineage = as_dict(identity_lineage(contract("payments/transactions"), TOPIC))
     assert "pixKey" in lineage["fields"] and "counterparty_key" not in lineage["fields"]
     assert "amount_band" not in lineage["fields"]  # derived later, not in the source documents
     assert {t["subtype"] for c in lineage["fields"] for *_, t in transformations(lineage, c)} == {"IDENTITY"}
@@ -72,7 +73,7 @@ def test_source_shaped_datasets_copy_every_source_field_unmasked() -> None:
 def test_refined_columns_copy_at_the_output_grain_and_aggregate_the_rest() -> None:
     exposure = contract("risk/customer-exposure")
     upstream = {"users": contract("customers/users"), "transactions": contract("payments/transactions")}
-    lineage = as_dict(f.refined_lineage(exposure, {"users": USERS, "transactions": TRANSACTIONS}, upstream))
+    lineage = as_dict(refined_lineage(exposure, {"users": USERS, "transactions": TRANSACTIONS}, upstream))
     assert transformations(lineage, "segment") == [
         (USERS.name, "segment", {"type": "DIRECT", "subtype": "IDENTITY", "masking": False})
     ]

@@ -17,8 +17,10 @@ import pytest
 
 from meshkit.cli import main
 from meshkit.errors import ConfigError
-from monitoring.lineage.graph import build_graph, column_flow, load_graph
-from monitoring.lineage.render import html_page, layout, mermaid, mesh_view, product_view, to_json
+from monitoring.lineage.flow import column_flow
+from monitoring.lineage.graph import build_graph, load_graph
+from monitoring.lineage.layout import layout
+from monitoring.lineage.render import html_page, mermaid, mesh_view, product_view, to_json
 
 REPO = Path(__file__).resolve().parents[2]
 NS = "meshkit-dev"

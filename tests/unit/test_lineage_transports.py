@@ -16,7 +16,8 @@ from openlineage.client.transport.http import HttpTransport
 
 from meshkit.config import Settings
 from meshkit.errors import ConfigError
-from monitoring.lineage.transports import LineageSpool, SpoolingTransport, client_for
+from monitoring.lineage.spool import LineageSpool
+from monitoring.lineage.transports import SpoolingTransport, client_for
 
 
 @pytest.fixture

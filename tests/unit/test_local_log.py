@@ -10,7 +10,8 @@ import pytest
 from meshkit.errors import ConfigError, NameError_
 from pipelines.transports import local_log
 from pipelines.transports.base import EventRecord, EventTransport
-from pipelines.transports.local_log import LocalEventLog, LogCorruptionError, TopicLockedError, partition_for
+from pipelines.transports.local_log import LocalEventLog, TopicLockedError, partition_for
+from pipelines.transports.segments import LogCorruptionError
 
 
 def _records(n: int, keys: int = 50) -> list[tuple[str, bytes, dict[str, str]]]:
