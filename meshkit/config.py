@@ -32,10 +32,14 @@ class Settings(BaseModel):
     root: Path = Path()
     workspace: Path = Path(".meshkit")
     environment: str = "dev"
-    lineage_namespace: str = "meshkit-dev"
+    lineage_namespace: str | None = None  # default: meshkit-<environment>, one namespace per environment
     lake_bucket_prefix: str = "meshkit-lake"
     eventlog_partitions: int = 8
     batch_size: int = 5000
+
+    @property
+    def lineage_job_namespace(self) -> str:
+        return self.lineage_namespace or f"meshkit-{self.environment}"
 
     @property
     def workspace_dir(self) -> Path:

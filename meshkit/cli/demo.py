@@ -17,11 +17,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from governance.review.report import build_review, write_review
+    from monitoring.lineage.render import write_lineage_page
     from pipelines.demo import run_demo
 
     settings = settings_from(args, workspace=args.workspace)
     result = run_demo(settings, events=args.events, seed=args.seed)
     reports = write_review(build_review(settings), settings.reports_dir)
+    reports["lineage"] = write_lineage_page(settings, column="cpf")
     if args.format == "json":
         print(
             json.dumps(
@@ -44,7 +46,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"Lineage events (OpenLineage NDJSON): {settings.lineage_path}")
     print(f"Run metrics (SQLite):                {settings.metrics_path}")
     print(f"Warehouse (DuckDB, stands in for BigQuery): {settings.warehouse_path}")
-    for kind, path in reports.items():
-        print(f"Review report ({kind}): {path}")
+    print(f"Review report (HTML):     {reports['html']}")
+    print(f"Review report (Markdown): {reports['markdown']}")
+    print(f"Lineage graph (cpf's path highlighted): {reports['lineage']}")
     print(f"\nOpen the review: {reports['html'].resolve().as_uri()}")
     return 0

@@ -9,8 +9,6 @@ from pathlib import Path
 from meshkit.cli._common import settings_from
 from meshkit.errors import ConfigError, TerminalError
 
-HTML_FILE = "lineage.html"
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
@@ -20,7 +18,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--format",
         choices=("html", "mermaid", "json"),
         default="html",
-        help=f"html (default, written to <reports dir>/{HTML_FILE}), mermaid or json (printed)",
+        help="html (default, written to <reports dir>/lineage.html), mermaid or json (printed)",
     )
     parser.add_argument("--out", default=None, metavar="PATH", help="write to this file instead")
     parser.add_argument(
@@ -70,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     if args.format != "html" and not args.out:
         sys.stdout.write(text)
         return 0
-    out = Path(args.out) if args.out else settings.reports_dir / HTML_FILE
+    out = Path(args.out) if args.out else settings.reports_dir / render.LINEAGE_PAGE
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text, encoding="utf-8")
     print(out)

@@ -135,7 +135,7 @@ class LineageEmitter:
         their backend is down; without configuration, NDJSON appended to `settings.lineage_path`."""
         from monitoring.lineage.transports import client_for
 
-        return cls(settings.lineage_namespace, client=client_for(settings))
+        return cls(settings.lineage_job_namespace, client=client_for(settings))
 
     def start(self, product: DataProduct, stage: str, run_id: str, **run: Unpack[RunArgs]) -> RunEvent:
         """A run began; `inputs` are keyed by input port name, `outputs` by output name."""

@@ -20,8 +20,9 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
-from monitoring.lineage.flow import ColumnFlow
-from monitoring.lineage.graph import ColumnEdge, DatasetNode, JobNode, LineageGraph
+from meshkit.config import Settings
+from monitoring.lineage.flow import ColumnFlow, column_flow
+from monitoring.lineage.graph import ColumnEdge, DatasetNode, JobNode, LineageGraph, load_graph
 from monitoring.lineage.layout import (
     STORE_NAMES,
     GraphLayout,
@@ -36,6 +37,9 @@ from monitoring.lineage.layout import (
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 _STORE_ORDER = {"cosmos": 0, "postgres": 0, "event-log": 1, "lake": 2, "file": 3, "warehouse": 4, "other": 5}
 _ZONE_ORDER = {"raw": 0, "curated": 1, "refined": 2}
+
+
+LINEAGE_PAGE = "lineage.html"
 
 
 def dataset_label(ds: DatasetNode) -> tuple[str, str]:
@@ -296,3 +300,13 @@ def to_json(graph: LineageGraph, flow: ColumnFlow | None = None) -> str:
         masked = [{"dataset": d, "field": f, "how": how} for (d, f), how in sorted(flow.masked.items())]
         doc["column"] = {"name": flow.column, "edges": [_column_edge(e) for e in flow.edges], "masked": masked}
     return json.dumps(doc, indent=2)
+
+
+def write_lineage_page(settings: Settings, column: str | None = None, out: Path | None = None) -> Path:
+    """The mesh lineage page from the local events (with `column`'s flow highlighted when given)."""
+    graph = load_graph(settings.lineage_path)
+    flow = column_flow(graph, column) if column else None
+    target = out or settings.reports_dir / LINEAGE_PAGE
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(html_page(graph, mesh_view(graph, flow), flow, str(settings.lineage_path)), encoding="utf-8")
+    return target

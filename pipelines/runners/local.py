@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from meshkit.config import Settings
 from meshkit.errors import Location, MeshkitError, TerminalError
 from meshkit.products.model import DataProduct
-from monitoring.lineage.emitter import Parent
+from monitoring.lineage.emitter import Parent, scrub_error
 from monitoring.lineage.facets import CheckResult, DatasetFigures, RunFigures
 from monitoring.lineage.naming import (
     DatasetName,
@@ -32,6 +32,7 @@ from monitoring.lineage.naming import (
 )
 from monitoring.lineage.run import DEFAULT_HEARTBEAT_SECONDS
 from monitoring.metrics.run import RunSummary
+from monitoring.metrics.store import MetricsStore
 from pipelines.product import RefinedPipeline, load_pipeline
 from pipelines.quality import TableMeasure, judge, measure_table, quality_rules
 from pipelines.sinks.warehouse import DuckDBWarehouse, WarehouseTables
@@ -132,7 +133,6 @@ def run_product(
     from monitoring.lineage.emitter import LineageEmitter
     from monitoring.lineage.facets import Engine
     from monitoring.lineage.run import LineageRun
-    from monitoring.metrics.store import MetricsStore
 
     contract = product.contract
     if not contract.primary_key:
@@ -166,11 +166,14 @@ def run_product(
         ) as lineage:  # fmt: skip
             try:
                 result, log, end_offsets = _execute(settings, product, ctx, beam_runner, refined, from_file)
-            except MeshkitError:
+            except MeshkitError as exc:
+                _record_failure(settings, product, run_id, started, clock, plan, exc.reason)
                 raise
             except Exception as exc:
+                reason = f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}"
+                _record_failure(settings, product, run_id, started, clock, plan, reason)
                 raise TerminalError(
-                    f"the pipeline of {product.ref} failed: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}",
+                    f"the pipeline of {product.ref} failed: {reason}",
                     hint="Run again with --debug for the traceback; no offsets were committed, so a re-run replays.",
                 ) from exc
             if log is not None:
@@ -184,6 +187,33 @@ def run_product(
     finally:
         emitter.close()
     return summary
+
+
+def _record_failure(
+    settings: Settings,
+    product: DataProduct,
+    run_id: str,
+    started: datetime,
+    clock: float,
+    plan: RunPlan,
+    reason: str,
+) -> None:
+    """A failed run is a run too: the review and SLOs must see it, with its (scrubbed) reason."""
+
+    summary = RunSummary(
+        product=product.ref,
+        run_id=run_id,
+        started_at=started.isoformat(),
+        ended_at=datetime.now(UTC).isoformat(),
+        status="failed",
+        events_in=0,
+        duplicates_dropped=0,
+        dead_letters=0,
+        outputs=plan.locations,
+        duration_seconds=round(time.monotonic() - clock, 3),
+        error=scrub_error(reason),
+    )
+    MetricsStore(settings.metrics_path).record(summary)
 
 
 def _execute(

@@ -44,3 +44,19 @@ def test_a_refined_product_before_its_inputs_says_what_to_run(
     err = capsys.readouterr().err
     assert err.startswith("Error:") and "dataproduct.yaml" in err
     assert "Run `meshkit run customers/users` first" in err
+
+
+def test_a_failed_run_is_recorded_with_its_reason(tmp_path: Path) -> None:
+    from meshkit.errors import TerminalError
+    from monitoring.metrics.store import MetricsStore
+    from pipelines.runners.local import run_product
+
+    root = Path(__file__).resolve().parents[2]
+    settings = load_settings(root, overrides={"workspace": str(tmp_path / "ws")}, environ={})
+    settings.warehouse_path.mkdir(parents=True)  # a folder where the warehouse file should be: writes fail
+    replay = tmp_path / "one.jsonl"
+    replay.write_text('{"id": "x", "_lsn": 1}\n')
+    with pytest.raises(TerminalError):
+        run_product(settings, find_product(settings.domains_dir, "customers/users"), from_file=replay)
+    latest = MetricsStore(settings.metrics_path).latest("customers/users")
+    assert latest is not None and latest.status == "failed" and latest.error

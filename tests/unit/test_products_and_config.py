@@ -91,3 +91,9 @@ def test_invalid_profile_names_the_valid_values(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_settings(tmp_path, overrides={"profile": "staging"}, environ={})
     assert "local, emulators, cloud" in info.value.message
+
+
+def test_lineage_namespace_follows_the_environment(tmp_path: Path) -> None:
+    assert load_settings(tmp_path, environ={"MESHKIT_ENVIRONMENT": "prod"}).lineage_job_namespace == "meshkit-prod"
+    explicit = load_settings(tmp_path, overrides={"lineage_namespace": "lake"}, environ={})
+    assert explicit.lineage_job_namespace == "lake"
