@@ -1,0 +1,1 @@
+"""SLOs from contracts: objectives, error budgets, burn-rate alerts, dashboards."""
