@@ -33,6 +33,12 @@ def render_summary(summary: dict[str, Any]) -> str:
         f"  events in {summary['events_in']:>9,}   dead letters {summary['dead_letters']:,}"
         f"   duplicates dropped {summary['duplicates_dropped']:,}   replayed {summary.get('replayed', 0):,}"
     )
+    if summary.get("throughput_eps") is not None:
+        merge = summary.get("merge_seconds")
+        merge_text = f", warehouse MERGE {merge:.2f} s" if merge is not None else ""
+        lag = sum(summary.get("lag_by_partition", {}).values())
+        lag_text = f", {lag:,} events were waiting on the bus" if summary.get("lag_by_partition") else ""
+        lines.append(f"  throughput    {summary['throughput_eps']:,.0f} events/s{merge_text}{lag_text}")
     for name, rows in summary["rows_written"].items():
         lines.append(f"  rows written  {name:<10} {rows:>9,}")
     reasons = sorted(summary["dead_letters_by_reason"].items(), key=lambda item: (-item[1], item[0]))

@@ -27,6 +27,9 @@ class RunSummary:
     duration_seconds: float = 0.0
     error: str | None = None
     replayed: int = 0  # events whose (key, LSN) the changelog already held (re-deliveries across runs)
+    throughput_eps: float | None = None  # events in / run duration
+    merge_seconds: float | None = None  # total time in the warehouse changelog insert + current-state MERGE
+    lag_by_partition: dict[str, int] = field(default_factory=dict)  # events waiting per bus partition at start
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -46,7 +46,11 @@ def metric_points(summary: RunSummary) -> dict[str, float]:
         "duplicates_dropped": summary.duplicates_dropped,
         "freshness_seconds": summary.freshness_seconds,
         "duration_seconds": summary.duration_seconds,
+        "replayed": summary.replayed,
+        "throughput_eps": summary.throughput_eps,
+        "merge_seconds": summary.merge_seconds,
         **{f"rows_written.{name}": rows for name, rows in summary.rows_written.items()},
+        **{f"lag.partition.{p}": lag for p, lag in summary.lag_by_partition.items()},
     }
     return {name: float(value) for name, value in figures.items() if value is not None}
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -176,12 +176,21 @@ def run_product(
                     f"the pipeline of {product.ref} failed: {reason}",
                     hint="Run again with --debug for the traceback; no offsets were committed, so a re-run replays.",
                 ) from exc
+            lag: dict[str, int] = {}
             if log is not None:
+                committed = log.committed(CONSUMER_GROUP)
+                lag = {str(p): end - committed.get(p, 0) for p, end in sorted(end_offsets.items())}
                 log.commit(CONSUMER_GROUP, end_offsets)
             counters, distributions = _metrics(result)
             current = measure_table(settings, product, "current")
             duration = time.monotonic() - clock
             summary = _summary(counters, distributions, product, run_id, started, duration, plan, current.rows)
+            summary = replace(
+                summary,
+                throughput_eps=round(summary.events_in / duration, 1) if duration > 0 else None,
+                merge_seconds=round(counters.get("merge_ms_total", 0) / 1000, 3) if not refined else None,
+                lag_by_partition=lag,
+            )
             MetricsStore(settings.metrics_path).record(summary)
             lineage.figures = run_figures(settings, product, plan, summary, counters, current)
     finally:

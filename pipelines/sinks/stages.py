@@ -64,6 +64,7 @@ class _WriteChanges(beam.DoFn):
         self.replayed = Metrics.counter(NAMESPACE, "replayed")
         self.lag = Metrics.distribution(NAMESPACE, "source_lag_ms")
         self.merge_ms = Metrics.distribution(NAMESPACE, "merge_ms")
+        self.merge_total = Metrics.counter(NAMESPACE, "merge_ms_total")
 
     def setup(self) -> None:
         self.warehouse = DuckDBWarehouse(self.ctx.settings.warehouse_path)
@@ -91,7 +92,9 @@ class _WriteChanges(beam.DoFn):
                 Metrics.counter(NAMESPACE, f"nulls:{name}").inc(nulls)
         started = time.monotonic()
         result = self.warehouse.apply_changes(self.tables, stamped)
-        self.merge_ms.update(int((time.monotonic() - started) * 1000))
+        merge_ms = int((time.monotonic() - started) * 1000)
+        self.merge_ms.update(merge_ms)
+        self.merge_total.inc(merge_ms)
         self.changelog.inc(result.changelog_rows)
         self.replayed.inc(result.replayed)
         source_ts = [t for t in fresh.column("_source_ts").cast(pa.int64()).to_pylist() if t is not None]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import uuid
+from dataclasses import replace
 from pathlib import Path
 
 from monitoring.metrics.run import RunSummary
@@ -72,7 +73,10 @@ def test_points_per_figure(tmp_path: Path) -> None:
         "rows_written.current",
         "freshness_seconds",
         "duration_seconds",
+        "replayed",
     }
+    with_lag = replace(first, throughput_eps=50.0, merge_seconds=0.2, lag_by_partition={"0": 3, "1": 0})
+    assert {"throughput_eps", "merge_seconds", "lag.partition.0", "lag.partition.1"} <= set(metric_points(with_lag))
 
 
 def test_recording_a_run_again_replaces_it(tmp_path: Path) -> None:
