@@ -1,4 +1,4 @@
-"""The governance review: every product's contract, masking, validation findings, last run and lineage.
+"""The governance review: every product's contract, masking, validation findings, last run, SLOs and lineage.
 
 `build_review` gathers one immutable `Review` from what the other parts produce (validation checks,
 the metrics store, the product graph); `write_review` renders it with the Jinja2 templates beside
@@ -27,6 +27,9 @@ from monitoring.lineage.layout import GraphLayout, View, layout
 from monitoring.lineage.render import mermaid, product_view, svg
 from monitoring.metrics.run import RunSummary
 from monitoring.metrics.store import MetricsStore
+from monitoring.slo.budget import MEASURED_IN
+from monitoring.slo.derive import human_duration
+from monitoring.slo.status import ObjectiveStatus, ProductSlos, SloSummary, judge, summarize
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 HTML_FILE = "review.html"
@@ -63,6 +66,7 @@ class ProductReview:
     upstream: tuple[str, ...]
     downstream: tuple[str, ...]
     load_error: str | None = None
+    slos: ProductSlos | None = None  # objectives from the contract's SLA, judged on the recorded runs
 
     @property
     def status(self) -> Status:
@@ -105,6 +109,7 @@ class Review:
     mesh_checks: tuple[Check, ...]  # findings that belong to no single product
     totals: MeshTotals
     lineage: LineageGraph | None = None  # from the OpenLineage events, when any were emitted
+    slo_summary: SloSummary | None = None  # objectives by state across the mesh (information, not a gate)
 
     @property
     def ok(self) -> bool:
@@ -113,8 +118,9 @@ class Review:
         return CheckRun(checks).ok
 
 
-def build_review(settings: Settings, validation: CheckRun | None = None) -> Review:
-    """Review every product under `settings.domains_dir`; runs validation unless `validation` is given."""
+def build_review(settings: Settings, validation: CheckRun | None = None, now: datetime | None = None) -> Review:
+    """Review every product under `settings.domains_dir`; runs validation unless `validation` is given.
+    SLO budgets are judged at `now` (default: the current time)."""
     if validation is None:
         from governance.validation.products import validate
 
@@ -127,7 +133,10 @@ def build_review(settings: Settings, validation: CheckRun | None = None) -> Revi
     for up, down in edges:
         upstream[down].append(up)
         downstream[up].append(down)
-    last_runs = MetricsStore(settings.metrics_path).latest_by_product()
+    when = now or datetime.now(UTC)
+    store = MetricsStore(settings.metrics_path)
+    last_runs = store.latest_by_product()
+    slos = judge(products, store.runs(), when)  # one read of the store for every product
     reviews = tuple(
         _product_review(
             p,
@@ -135,16 +144,18 @@ def build_review(settings: Settings, validation: CheckRun | None = None) -> Revi
             last_runs.get(p.ref),
             tuple(sorted(upstream[p.ref])),
             tuple(sorted(downstream[p.ref])),
+            product_slos,
         )
-        for p in products
+        for p, product_slos in zip(products, slos, strict=True)
     )
     return Review(
-        generated_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        generated_at=when.isoformat(timespec="seconds"),
         products=reviews,
         edges=edges,
         mesh_checks=tuple(mesh_checks),
         totals=_totals(reviews, mesh_checks),
         lineage=load_graph(settings.lineage_path) if settings.lineage_path.is_file() else None,
+        slo_summary=summarize(slos),
     )
 
 
@@ -186,8 +197,10 @@ def _product_review(
     last_run: RunSummary | None,
     upstream: tuple[str, ...],
     downstream: tuple[str, ...],
+    slos: ProductSlos | None = None,
 ) -> ProductReview:
     fields: dict[str, Any] = {
+        "slos": slos,
         "ref": product.ref,
         "domain": product.domain,
         "name": product.name,
@@ -261,6 +274,30 @@ def _markdown_cell(value: object) -> str:
     return " ".join(text.split())
 
 
+def _percent(share: float | None, digits: int = 1) -> str:
+    """`0.995` -> `99.5%`; targets keep their significant digits (`digits=-1`), None is a dash."""
+    if share is None:
+        return "–"
+    if digits < 0:
+        return f"{share * 100:.3f}".rstrip("0").rstrip(".") + "%"
+    return f"{share * 100:.{digits}f}%"
+
+
+def _measured(status: ObjectiveStatus) -> str:
+    """Good / total in the objective's own unit: runs, events, or time for the frequency SLI."""
+    counts = status.counts
+    if not counts.total:
+        return "–"
+    unit = MEASURED_IN[status.objective.kind]
+    if unit == "seconds":
+        return f"{_duration(counts.good)} / {_duration(counts.total)}"
+    return f"{counts.good:,.0f} / {counts.total:,.0f} {unit}"
+
+
+def _burn(rate: float | None) -> str:
+    return "–" if rate is None else f"{rate:.1f}x"
+
+
 def _duration(seconds: float | None) -> str:
     if seconds is None:
         return "–"
@@ -285,6 +322,10 @@ def _environment() -> Environment:
     env.filters["md"] = _markdown_cell
     env.filters["duration"] = _duration
     env.filters["thousands"] = lambda n: f"{n:,}"
+    env.filters["percent"] = _percent
+    env.filters["burn"] = _burn
+    env.filters["measured"] = _measured
+    env.filters["threshold"] = human_duration
     return env
 
 

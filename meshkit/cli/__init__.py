@@ -23,7 +23,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("meshkit.cli.run", "run a product's Beam pipeline (DirectRunner locally)"),
     "demo": ("meshkit.cli.demo", "run the whole mesh end to end on the local profile"),
     "review": ("meshkit.cli.review", "write the governance review report (HTML, Markdown)"),
+    "dashboard": ("meshkit.cli.dashboard", "write the local dashboard: freshness, throughput, dead letters, budgets"),
     "lineage": ("meshkit.cli.lineage", "draw the mesh lineage graph from OpenLineage events (HTML, Mermaid, JSON)"),
+    "slo": ("meshkit.cli.slo", "SLO status (error budgets, burn rates) and OpenSLO export from the contracts"),
 }
 
 

@@ -23,6 +23,7 @@ class Objective:
     threshold_seconds: float | None  # freshness / frequency: the bound a good observation stays within
     source_property: str  # the ODCS slaProperties entry it came from (e.g. "latency")
     description: str  # one sentence for people: what is good, measured from which timestamp to which
+    element: str | None = None  # the ODCS `element` the SLA names (e.g. "users.updated_at"), when it does
 
     @property
     def name(self) -> str:

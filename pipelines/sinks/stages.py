@@ -98,8 +98,9 @@ class _WriteChanges(beam.DoFn):
         self.changelog.inc(result.changelog_rows)
         self.replayed.inc(result.replayed)
         source_ts = [t for t in fresh.column("_source_ts").cast(pa.int64()).to_pylist() if t is not None]
-        if source_ts:
-            self.lag.update((now_us - min(source_ts)) // 1000)
+        if source_ts:  # end-to-end lag: source change -> committed in the current-state table
+            committed_us = int(time.time() * 1_000_000)
+            self.lag.update((committed_us - min(source_ts)) // 1000)
         yield result.changelog_rows
 
 
