@@ -66,6 +66,10 @@ CUSTOM_METRICS: dict[str, CustomMetric] = {
         CustomMetric(
             "partition_lag_seconds", "GAUGE", "DOUBLE", "s", "Lag of the reader behind the bus.", ("partition",)
         ),
+        CustomMetric(
+            "partition_backlog_events", "GAUGE", "INT64", "1", "Events waiting on the bus at run start.", ("partition",)
+        ),
+        CustomMetric("throughput_events_per_second", "GAUGE", "DOUBLE", "1/s", "Events in per second of run."),
         CustomMetric("duration_seconds", "GAUGE", "DOUBLE", "s", "Wall-clock duration of the run."),
         CustomMetric("merge_duration_seconds", "GAUGE", "DOUBLE", "s", "Duration of the current-state MERGE."),
         CustomMetric(

@@ -205,6 +205,12 @@ class CloudMonitoringMetricsWriter:
             if value is not None:
                 yield name, {}, value
         yield "duration_seconds", {}, s.duration_seconds
+        if s.merge_seconds is not None:
+            yield "merge_duration_seconds", {}, s.merge_seconds
+        if s.throughput_eps is not None:
+            yield "throughput_events_per_second", {}, s.throughput_eps
+        for partition, backlog in s.lag_by_partition.items():
+            yield "partition_backlog_events", {"partition": partition}, backlog
         for objective in self._objectives:
             if objective.product != s.product:
                 continue

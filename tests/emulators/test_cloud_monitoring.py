@@ -165,6 +165,22 @@ def test_a_run_becomes_custom_metrics_with_kinds_labels_and_values(fake):
     assert (one("slo_good", slo="availability"), one("slo_total", slo="availability")) == (1, 1)
 
 
+def test_throughput_merge_time_and_bus_backlog_are_written(fake):
+    clock = Clock(T0 + timedelta(minutes=1))
+    run = summary("run-2", T0, throughput_eps=250.0, merge_seconds=1.5, lag_by_partition={"0": 12, "3": 0})
+    writer(fake, clock).write(run)
+    series = written(fake)
+    common = {("product", PRODUCT), ("domain", "payments"), ("environment", "test")}
+    assert value(series[("throughput_events_per_second", frozenset(common))]) == 250.0
+    assert value(series[("merge_duration_seconds", frozenset(common))]) == 1.5
+    backlog = {
+        dict(labels)["partition"]: value(ts)
+        for (name, labels), ts in series.items()
+        if name == "partition_backlog_events"
+    }
+    assert backlog == {"0": 12, "3": 0}
+
+
 def test_requests_hold_at_most_200_series_with_one_point_each(fake):
     clock = Clock(T0 + timedelta(minutes=1))
     lags = [Figure("partition_lag_seconds", float(p), {"partition": str(p)}) for p in range(450)]
