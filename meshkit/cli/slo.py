@@ -36,10 +36,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--out", default=None, metavar="DIR", help="folder for <domain>/<product>/openslo.yaml (default: build/)"
     )
     export.add_argument("--product", default=None, metavar="DOMAIN/PRODUCT", help="only this product")
+    build = sub.add_parser(
+        "build",
+        help="generate OpenSLO, Cloud Monitoring dashboards (per product and mesh) and alert policies into build/",
+    )
+    build.add_argument("--product", default=None, metavar="DOMAIN/PRODUCT", help="only this product")
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.slo_command == "build":
+        return _build(args)
     return _export(args) if args.slo_command == "export" else _status(args)
+
+
+def _build(args: argparse.Namespace) -> int:
+    from monitoring.cloud.artifacts import build_monitoring
+
+    settings = settings_from(args)
+    result = build_monitoring(settings, args.product)
+    for path in result.written:
+        print(path)
+    for product, reason in result.errors.items():
+        print(f"{product}: not generated: {reason}", file=sys.stderr)
+    return 1 if result.errors else 0
 
 
 def _now(text: str | None) -> datetime:

@@ -208,3 +208,22 @@ def test_slo_status_imports_no_beam_or_cloud_sdk(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "HEAVY []" in done.stdout, done.stdout
+
+
+def test_slo_build_generates_openslo_dashboards_and_alert_policies(tmp_path, capsys):
+    import json
+    import shutil
+
+    from meshkit.cli import main as cli_main
+
+    root = tmp_path / "repo"
+    shutil.copytree(Path(__file__).resolve().parents[2] / "domains", root / "domains")
+    assert cli_main(["--root", str(root), "slo", "build"]) == 0
+    printed = capsys.readouterr().out.split()
+    build = root / "build"
+    assert (build / "mesh-dashboard.json").is_file()
+    for ref in ("customers/users", "payments/transactions", "risk/customer-exposure"):
+        for name in ("openslo.yaml", "dashboard.json", "alert-policies.json"):
+            assert str(build / ref / name) in printed
+    policies = json.loads((build / "customers/users/alert-policies.json").read_text())
+    assert "users" in json.dumps(policies)
