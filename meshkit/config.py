@@ -34,6 +34,8 @@ class Settings(BaseModel):
     environment: str = "dev"
     lineage_namespace: str | None = None  # default: meshkit-<environment>, one namespace per environment
     lake_bucket_prefix: str = "meshkit-lake"
+    gcp_project: str | None = None  # cloud profile: where run metrics, dashboards and alerts live
+    gcp_location: str = "southamerica-east1"
     eventlog_partitions: int = 8
     batch_size: int = 5000
 

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from meshkit.config import Settings
 from meshkit.errors import Location, MeshkitError, TerminalError
 from meshkit.products.model import DataProduct
+from monitoring.cloud.publish import publish_run_metrics
 from monitoring.lineage.emitter import Parent, scrub_error
 from monitoring.lineage.facets import CheckResult, DatasetFigures, RunFigures
 from monitoring.lineage.naming import (
@@ -192,6 +193,7 @@ def run_product(
                 lag_by_partition=lag,
             )
             MetricsStore(settings.metrics_path).record(summary)
+            publish_run_metrics(settings, summary)
             lineage.figures = run_figures(settings, product, plan, summary, counters, current)
     finally:
         emitter.close()

@@ -352,3 +352,29 @@ def test_written_alert_policies_parse_as_api_messages(settings, tmp_path: Path):
         }
         policies = [to_alert_policy(p, names) for p in document["alertPolicies"]]
         assert policies and {p.severity.name for p in policies} == {"CRITICAL", "WARNING"}
+
+
+def test_the_cloud_profile_publishes_each_run(fake, tmp_path: Path):
+    from meshkit.config import load_settings
+    from monitoring.cloud.publish import publish_run_metrics
+
+    settings = load_settings(
+        ROOT, overrides={"profile": "cloud", "gcp_project": PROJECT, "workspace": str(tmp_path)}, environ={}
+    )
+    assert publish_run_metrics(
+        settings, summary("run-cloud", datetime.now(UTC) - timedelta(minutes=1)), fake.metric_client()
+    )
+    names = {name for name, _ in written(fake)}
+    assert {"events_in", "dead_letters", "rows_written", "runs"} <= names
+
+
+def test_other_profiles_keep_figures_locally_and_cloud_needs_a_project(tmp_path: Path):
+    from meshkit.config import load_settings
+    from meshkit.errors import ConfigError
+    from monitoring.cloud.publish import publish_run_metrics
+
+    local = load_settings(ROOT, overrides={"workspace": str(tmp_path)}, environ={})
+    assert publish_run_metrics(local, summary("run-local", T0)) is False
+    cloud = load_settings(ROOT, overrides={"profile": "cloud", "workspace": str(tmp_path)}, environ={})
+    with pytest.raises(ConfigError, match="gcp_project"):
+        publish_run_metrics(cloud, summary("run-cloud", T0))
