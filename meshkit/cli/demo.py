@@ -17,6 +17,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from governance.review.report import build_review, write_review
+    from monitoring.dashboards.local import write_dashboard
     from monitoring.lineage.render import write_lineage_page
     from pipelines.demo import run_demo
 
@@ -24,6 +25,7 @@ def run(args: argparse.Namespace) -> int:
     result = run_demo(settings, events=args.events, seed=args.seed)
     reports = write_review(build_review(settings), settings.reports_dir)
     reports["lineage"] = write_lineage_page(settings, column="cpf")
+    reports["dashboard"] = write_dashboard(settings)
     if args.format == "json":
         print(
             json.dumps(
@@ -49,5 +51,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"Review report (HTML):     {reports['html']}")
     print(f"Review report (Markdown): {reports['markdown']}")
     print(f"Lineage graph (cpf's path highlighted): {reports['lineage']}")
+    print(f"Dashboard (freshness, throughput, dead letters, error budgets): {reports['dashboard']}")
+    print("SLO status: meshkit slo status")
     print(f"\nOpen the review: {reports['html'].resolve().as_uri()}")
     return 0
