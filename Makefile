@@ -26,13 +26,13 @@ e2e: $(STAMP)
 	$(BIN)/python -m pytest -q tests/e2e
 
 lint: $(STAMP)
-	$(BIN)/ruff check meshkit pipelines governance monitoring tests bench domains
-	$(BIN)/ruff format --check meshkit pipelines governance monitoring tests bench domains
+	$(BIN)/ruff check meshkit pipelines governance monitoring tests bench domains policies
+	$(BIN)/ruff format --check meshkit pipelines governance monitoring tests bench domains policies
 	$(BIN)/mypy
 
 format: $(STAMP)
-	$(BIN)/ruff format meshkit pipelines governance monitoring tests bench domains
-	$(BIN)/ruff check --fix meshkit pipelines governance monitoring tests bench domains
+	$(BIN)/ruff format meshkit pipelines governance monitoring tests bench domains policies
+	$(BIN)/ruff check --fix meshkit pipelines governance monitoring tests bench domains policies
 
 bench: $(STAMP)
 	$(BIN)/python bench/replay_throughput.py

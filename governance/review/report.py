@@ -8,6 +8,7 @@ this module into one self-contained HTML file and a Markdown summary for pull-re
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import cache
@@ -17,6 +18,9 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
+from governance.review import filters
+from governance.review.scorecards import domain_scorecards, product_scorecards
+from governance.review.sections import ReviewContext, ReviewSection
 from meshkit.checks import Check, CheckRun, Status
 from meshkit.config import Settings
 from meshkit.errors import MeshkitError
@@ -27,13 +31,10 @@ from monitoring.lineage.layout import GraphLayout, View, layout
 from monitoring.lineage.render import mermaid, product_view, svg
 from monitoring.metrics.run import RunSummary
 from monitoring.metrics.store import MetricsStore
-from monitoring.slo.budget import MEASURED_IN
 from monitoring.slo.derive import human_duration
-from monitoring.slo.status import ObjectiveStatus, ProductSlos, SloSummary, judge, summarize
+from monitoring.slo.status import ProductSlos, SloSummary, judge, summarize
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
-HTML_FILE = "review.html"
-MARKDOWN_FILE = "review.md"
 # beyond this many boxes a Mermaid block is too big for a pull-request comment to render
 MERMAID_MAX_NODES = 120
 
@@ -67,17 +68,23 @@ class ProductReview:
     downstream: tuple[str, ...]
     load_error: str | None = None
     slos: ProductSlos | None = None  # objectives from the contract's SLA, judged on the recorded runs
+    section_checks: tuple[Check, ...] = ()  # what the sections (policies, diff, cost, access) say of it
+
+    @property
+    def all_checks(self) -> tuple[Check, ...]:
+        return (*self.checks, *self.section_checks)
 
     @property
     def status(self) -> Status:
         """failed when a check failed or errored (or the product cannot load), warning, else passed."""
-        if self.load_error or any(c.status in (Status.FAILED, Status.ERROR) for c in self.checks):
+        checks = self.all_checks
+        if self.load_error or any(c.status in (Status.FAILED, Status.ERROR) for c in checks):
             return Status.FAILED
-        return Status.WARNING if any(c.status is Status.WARNING for c in self.checks) else Status.PASSED
+        return Status.WARNING if any(c.status is Status.WARNING for c in checks) else Status.PASSED
 
     @property
     def findings(self) -> tuple[Check, ...]:
-        """Checks worth a reader's attention (everything that did not pass)."""
+        """Validation checks worth a reader's attention (everything that did not pass)."""
         return tuple(c for c in self.checks if c.status is not Status.PASSED)
 
 
@@ -110,17 +117,37 @@ class Review:
     totals: MeshTotals
     lineage: LineageGraph | None = None  # from the OpenLineage events, when any were emitted
     slo_summary: SloSummary | None = None  # objectives by state across the mesh (information, not a gate)
+    sections: tuple[ReviewSection, ...] = ()  # policies, diff, cost, access: in provider order
+    base_revision: str | None = None
+
+    @property
+    def all_checks(self) -> tuple[Check, ...]:
+        """Every check once: mesh-wide and provider notes, validation, then each section's."""
+        return (
+            *self.mesh_checks,
+            *(c for p in self.products for c in p.checks),
+            *(c for s in self.sections for c in s.checks),
+        )
 
     @property
     def ok(self) -> bool:
-        """False when any validation check failed or errored."""
-        checks = [*self.mesh_checks, *(c for p in self.products for c in p.checks)]
-        return CheckRun(checks).ok
+        """False when any check failed or errored."""
+        return CheckRun(list(self.all_checks)).ok
 
 
-def build_review(settings: Settings, validation: CheckRun | None = None, now: datetime | None = None) -> Review:
+def build_review(
+    settings: Settings,
+    validation: CheckRun | None = None,
+    now: datetime | None = None,
+    *,
+    base_revision: str | None = None,
+    providers: Sequence[str] | None = None,
+) -> Review:
     """Review every product under `settings.domains_dir`; runs validation unless `validation` is given.
-    SLO budgets are judged at `now` (default: the current time)."""
+    SLO budgets are judged at `now` (default: the current time); `providers` default to the
+    module paths in governance.review.providers."""
+    from governance.review.providers import PROVIDERS, collect_sections
+
     if validation is None:
         from governance.validation.products import validate
 
@@ -148,15 +175,26 @@ def build_review(settings: Settings, validation: CheckRun | None = None, now: da
         )
         for p, product_slos in zip(products, slos, strict=True)
     )
+    context = ReviewContext(settings, tuple(products), when.date(), base_revision)
+    collected = collect_sections(context, PROVIDERS if providers is None else providers)
+    mesh_checks.extend(collected.checks)
+    reviews = tuple(_with_sections(r, collected.sections) for r in reviews)
     return Review(
         generated_at=when.isoformat(timespec="seconds"),
         products=reviews,
         edges=edges,
         mesh_checks=tuple(mesh_checks),
-        totals=_totals(reviews, mesh_checks),
+        totals=_totals(reviews, [*mesh_checks, *(c for s in collected.sections for c in s.checks)]),
         lineage=load_graph(settings.lineage_path) if settings.lineage_path.is_file() else None,
         slo_summary=summarize(slos),
+        sections=collected.sections,
+        base_revision=base_revision,
     )
+
+
+def _with_sections(review: ProductReview, sections: tuple[ReviewSection, ...]) -> ProductReview:
+    checks = tuple(c for s in sections for c in s.per_product.get(review.ref, ()))
+    return replace(review, section_checks=checks) if checks else review
 
 
 def _group_checks(
@@ -172,14 +210,20 @@ def _group_checks(
         if not check.file:
             rest.append(check)
             continue
-        path = Path(check.file)
-        path = (path if path.is_absolute() else root / path).resolve()
-        shown = path.relative_to(root).as_posix() if path.is_relative_to(root) else check.file
+        shown, ref = _locate(check.file, root, domains)
         check = replace(check, file=shown)  # noqa: PLW2901 - the same check, with a readable path
-        parts = path.relative_to(domains).parts if path.is_relative_to(domains) else ()
-        ref = "/".join(parts[:2]) if len(parts) >= 2 else ""
         (by_product[ref] if ref in known else rest).append(check)
     return by_product, rest
+
+
+@cache
+def _locate(file: str, root: Path, domains: Path) -> tuple[str, str]:
+    """(root-relative path, product ref or ""), resolved once per distinct file."""
+    path = Path(file)
+    path = (path if path.is_absolute() else root / path).resolve()
+    shown = path.relative_to(root).as_posix() if path.is_relative_to(root) else file
+    parts = path.relative_to(domains).parts if path.is_relative_to(domains) else ()
+    return shown, "/".join(parts[:2]) if len(parts) >= 2 else ""
 
 
 def _description(product: DataProduct) -> str | None:
@@ -266,48 +310,6 @@ def lineage_graph(review: Review) -> GraphLayout:
     return layout(lineage_view(review))
 
 
-def _markdown_cell(value: object) -> str:
-    """Text safe inside a Markdown table cell: no HTML, no column breaks, one line."""
-    text = "" if value is None else str(value)
-    for raw, safe in (("\\", "\\\\"), ("|", "\\|"), ("<", "&lt;"), (">", "&gt;"), ("`", "\\`")):
-        text = text.replace(raw, safe)
-    return " ".join(text.split())
-
-
-def _percent(share: float | None, digits: int = 1) -> str:
-    """`0.995` -> `99.5%`; targets keep their significant digits (`digits=-1`), None is a dash."""
-    if share is None:
-        return "–"
-    if digits < 0:
-        return f"{share * 100:.3f}".rstrip("0").rstrip(".") + "%"
-    return f"{share * 100:.{digits}f}%"
-
-
-def _measured(status: ObjectiveStatus) -> str:
-    """Good / total in the objective's own unit: runs, events, or time for the frequency SLI."""
-    counts = status.counts
-    if not counts.total:
-        return "–"
-    unit = MEASURED_IN[status.objective.kind]
-    if unit == "seconds":
-        return f"{_duration(counts.good)} / {_duration(counts.total)}"
-    return f"{counts.good:,.0f} / {counts.total:,.0f} {unit}"
-
-
-def _burn(rate: float | None) -> str:
-    return "–" if rate is None else f"{rate:.1f}x"
-
-
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "–"
-    whole = round(seconds)
-    if whole < 60:
-        return f"{seconds:.1f} s" if seconds < 10 else f"{whole} s"
-    hours, rest = divmod(whole, 3600)
-    return f"{hours} h {rest // 60} min" if hours else f"{rest // 60} min {rest % 60} s"
-
-
 @cache
 def _environment() -> Environment:
     """HTML templates (`*.html.j2`) autoescape; the Markdown template escapes through the `md` filter."""
@@ -319,33 +321,49 @@ def _environment() -> Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    env.filters["md"] = _markdown_cell
-    env.filters["duration"] = _duration
-    env.filters["thousands"] = lambda n: f"{n:,}"
-    env.filters["percent"] = _percent
-    env.filters["burn"] = _burn
-    env.filters["measured"] = _measured
-    env.filters["threshold"] = human_duration
+    env.filters.update(
+        md=filters.markdown_cell,
+        duration=filters.duration,
+        thousands=lambda n: f"{n:,}",
+        percent=filters.percent,
+        burn=filters.burn,
+        measured=filters.measured,
+        threshold=human_duration,
+        money=filters.money,
+        score=filters.score,
+    )
     return env
 
 
 def render_html(review: Review) -> str:
     """The self-contained HTML page (inline CSS and SVG, no scripts, everything escaped)."""
     picture: Markup = svg(lineage_graph(review))
-    return _environment().get_template("review.html.j2").render(review=review, lineage_svg=picture)
+    return (
+        _environment()
+        .get_template("review.html.j2")
+        .render(
+            review=review,
+            lineage_svg=picture,
+            product_cards=product_scorecards(review),
+            domain_cards=domain_scorecards(review),
+        )
+    )
 
 
 def render_markdown(review: Review) -> str:
     """A pull-request comment: one summary table of products, then each product's findings."""
     view = lineage_view(review)
     diagram = mermaid(view) if len(view.nodes) <= MERMAID_MAX_NODES else None
-    return _environment().get_template("review.md.j2").render(review=review, lineage_mermaid=diagram)
+    return (
+        _environment()
+        .get_template("review.md.j2")
+        .render(review=review, lineage_mermaid=diagram, domain_cards=domain_scorecards(review))
+    )
 
 
-def write_review(review: Review, out_dir: Path) -> dict[str, Path]:
-    """Write review.html and review.md into `out_dir`; returns {"html": path, "markdown": path}."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    paths = {"html": out_dir / HTML_FILE, "markdown": out_dir / MARKDOWN_FILE}
-    paths["html"].write_text(render_html(review), encoding="utf-8")
-    paths["markdown"].write_text(render_markdown(review), encoding="utf-8")
-    return paths
+def write_review(review: Review, out_dir: Path, formats: Sequence[str] | None = None) -> dict[str, Path]:
+    """Write the review into `out_dir` in `formats` (names of governance.review.formats.FORMATS;
+    default all); returns {"html": path, "markdown": path, "json": …, "junit": …, "sarif": …}."""
+    from governance.review.formats import FORMATS, write_formats
+
+    return write_formats(review, out_dir, tuple(FORMATS) if formats is None else formats)

@@ -19,10 +19,12 @@ from meshkit.errors import MeshkitError
 COMMANDS: dict[str, tuple[str, str]] = {
     "new": ("meshkit.cli.new", "scaffold a data product: meshkit new <domain>/<product>"),
     "validate": ("meshkit.cli.validate", "validate contracts and product descriptors"),
+    "diff": ("meshkit.cli.diff", "breaking-change and semver gate: contract changes since a git revision"),
     "simulate": ("meshkit.cli.simulate", "simulate a product's Cosmos DB change feed (file or event log)"),
     "run": ("meshkit.cli.run", "run a product's Beam pipeline (DirectRunner locally)"),
     "demo": ("meshkit.cli.demo", "run the whole mesh end to end on the local profile"),
     "review": ("meshkit.cli.review", "write the governance review report (HTML, Markdown)"),
+    "cost": ("meshkit.cli.cost", "monthly cost per product and for the mesh; monitoring share; SFTP comparison"),
     "dashboard": ("meshkit.cli.dashboard", "write the local dashboard: freshness, throughput, dead letters, budgets"),
     "lineage": ("meshkit.cli.lineage", "draw the mesh lineage graph from OpenLineage events (HTML, Mermaid, JSON)"),
     "slo": ("meshkit.cli.slo", "SLO status (error budgets, burn rates) and OpenSLO export from the contracts"),

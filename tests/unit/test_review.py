@@ -110,7 +110,7 @@ def test_review_covers_every_product_and_the_lineage(settings: Settings) -> None
 def test_build_review_runs_validation_and_groups_checks_by_product(
     settings: Settings, fake_validation: list[tuple[list[Path], Settings]]
 ) -> None:
-    review = build_review(settings)
+    review = build_review(settings, providers=())  # validation only; sections are tested in test_review_formats
     assert fake_validation == [([], settings)]
     by_ref = {p.ref: p for p in review.products}
     users = by_ref["customers/users"]
@@ -119,7 +119,7 @@ def test_build_review_runs_validation_and_groups_checks_by_product(
     assert str(users.status) == "failed"
     assert [c.rule for c in by_ref["payments/transactions"].checks] == ["contract.schema"]
     assert str(by_ref["payments/transactions"].status) == "passed"
-    assert [c.rule for c in review.mesh_checks] == ["mesh.unique-ids"]
+    assert [c.rule for c in review.mesh_checks if not c.rule.startswith("review.provider.")] == ["mesh.unique-ids"]
     assert not review.ok
     html = render_html(review)
     assert "domains/customers/users/datacontract.yaml:88" in html and "Fix it." in html
@@ -130,7 +130,7 @@ def test_build_review_runs_validation_and_groups_checks_by_product(
 def test_html_is_one_self_contained_page_with_a_lineage_svg(settings: Settings, tmp_path: Path) -> None:
     review = build_review(settings, _validation(settings))
     paths = write_review(review, tmp_path / "out")
-    assert set(paths) == {"html", "markdown"} and all(p.is_file() for p in paths.values())
+    assert set(paths) == {"html", "markdown", "json", "junit", "sarif"} and all(p.is_file() for p in paths.values())
     html = paths["html"].read_text(encoding="utf-8")
     assert "<svg" in html and "marker-end" in html
     for ref in REFS:
@@ -195,9 +195,10 @@ def test_cli_writes_reports_and_exits_on_failures(
     module.validate = lambda paths, settings: CheckRun(list(checks))  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "governance.validation.products", module)
     monkeypatch.setenv("MESHKIT_WORKSPACE", str(tmp_path / "ws"))
+    monkeypatch.setattr("governance.review.providers.PROVIDERS", ())  # the exit code of validation alone
     parser = argparse.ArgumentParser()
     review_cli.add_arguments(parser)
-    args = parser.parse_args(["--out", str(tmp_path / "out"), "--format", "json"])
+    args = parser.parse_args(["--out", str(tmp_path / "out"), "--json"])
     args.root, args.profile = str(REPO), None
     assert review_cli.run(args) == code
     printed = json.loads(capsys.readouterr().out)
