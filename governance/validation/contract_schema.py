@@ -25,10 +25,26 @@ _JSON_TYPES = {dict: "object", list: "array", str: "string", bool: "boolean", in
 
 
 @cache
-def odcs_validator() -> Draft201909Validator:
-    """The validator for the official schema shipped with the pinned ODCS package (loaded once)."""
+def odcs_schema() -> dict[str, Any]:
+    """The official schema shipped with the pinned ODCS package (loaded once)."""
     text = resources.files("open_data_contract_standard").joinpath("schema.json").read_text(encoding="utf-8")
-    return Draft201909Validator(json.loads(text))
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+@cache
+def odcs_validator() -> Draft201909Validator:
+    """python-jsonschema over the official schema: slow (~30 ms a contract) but with precise errors."""
+    return Draft201909Validator(odcs_schema())
+
+
+@cache
+def odcs_fast_verdict() -> Any:
+    """jsonschema-rs over the same official schema (~0.2 ms a contract): it only decides whether a
+    contract is valid; invalid ones are explained by `odcs_validator`, so messages stay precise."""
+    import jsonschema_rs
+
+    return jsonschema_rs.Draft201909Validator(odcs_schema())
 
 
 def field_path(parts: Iterable[str | int]) -> str:
@@ -139,6 +155,8 @@ def _check(document: YamlDocument, field: str, reason: str, hint: str) -> Check:
 
 def schema_checks(document: YamlDocument) -> list[Check]:
     """Every violation of the official ODCS v3.1.0 JSON Schema, one `Check` each; [] when valid."""
+    if odcs_fast_verdict().is_valid(document.data):
+        return []
     errors = [_narrow(e) for e in odcs_validator().iter_errors(document.data)]
     precise = [e for e in errors if e.validator not in _UNEXPECTED]
     checks: list[Check] = []
