@@ -64,15 +64,31 @@ def _index_lines(node: yaml.Node, prefix: str, lines: dict[str, int]) -> None:
             _index_lines(item, child, lines)
 
 
+_PARSED: dict[tuple[str, int, int], YamlDocument] = {}
+_PARSED_LIMIT = 8192
+
+
 def load_yaml(path: Path) -> YamlDocument:
-    """Load one YAML file safely; syntax errors become a `ContractError` with file and line."""
+    """Load one YAML file safely; syntax errors become a `ContractError` with file and line.
+
+    A file unchanged since it was last parsed (same path, size and modification time) is not parsed
+    again: validation, the review and its sections all read the same contracts. Treat the returned
+    document as read-only."""
     try:
+        stat = path.stat()
+        key = (str(path), stat.st_mtime_ns, stat.st_size)  # same spelling: locations keep the caller's path
+        if key in _PARSED:
+            return _PARSED[key]
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError as exc:
         raise ContractError(
             "file not found", location=Location(str(path)), hint="Check the path or run `meshkit new`."
         ) from exc
-    return parse_yaml(text, path)
+    document = parse_yaml(text, path)
+    if len(_PARSED) >= _PARSED_LIMIT:
+        _PARSED.clear()
+    _PARSED[key] = document
+    return document
 
 
 def parse_yaml(text: str, path: Path) -> YamlDocument:

@@ -97,3 +97,14 @@ def test_lineage_namespace_follows_the_environment(tmp_path: Path) -> None:
     assert load_settings(tmp_path, environ={"MESHKIT_ENVIRONMENT": "prod"}).lineage_job_namespace == "meshkit-prod"
     explicit = load_settings(tmp_path, overrides={"lineage_namespace": "lake"}, environ={})
     assert explicit.lineage_job_namespace == "lake"
+
+
+def test_an_edited_file_is_parsed_again(tmp_path: Path) -> None:
+    from meshkit.yamlio import load_yaml
+
+    path = tmp_path / "x.yaml"
+    path.write_text("a: 1\n")
+    assert load_yaml(path).data == {"a": 1}
+    assert load_yaml(path) is load_yaml(path)  # unchanged: parsed once
+    path.write_text("a: 22\n")
+    assert load_yaml(path).data == {"a": 22}
