@@ -8,18 +8,15 @@ docs/images/dashboard.png (review it like code).
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
-import signal
-import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from conftest import require_emulator  # tests/conftest.py (pytest puts tests/ on sys.path)
+from browser import find_browser, run_browser  # tests/conftest.py (pytest puts tests/ on sys.path)
 from PIL import Image  # a dependency of apache-beam, so always installed with meshkit
 
 from meshkit.config import Settings, load_settings
@@ -35,18 +32,6 @@ pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS, SEED, DEMO_RUNS = 300, 21, 3
-BROWSERS = ("chromium", "chromium-browser", "google-chrome")
-FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--hide-scrollbars",
-    "--force-device-scale-factor=1",
-)
-BROWSER_TIMEOUT_SECONDS = 90
 WINDOW = (1280, 1200)  # the header and the first product card
 SCREENSHOT = ROOT / "docs" / "images" / "dashboard.png"
 CHARTS = ("freshness", "events_in", "throughput", "dead_letters", "dead_letter_share", "error_budget")
@@ -55,10 +40,7 @@ SERIES_BLUE = (0x00, 0x72, 0xB2)  # the first colour of monitoring.dashboards.ch
 
 @pytest.fixture(scope="module")
 def browser() -> str:
-    found = next((path for name in BROWSERS if (path := shutil.which(name))), None)
-    require_emulator("chromium", found is not None, "no chromium on PATH (scripts/install-browser.sh installs it)")
-    assert found is not None
-    return found
+    return find_browser()
 
 
 @dataclass(frozen=True)
@@ -78,25 +60,6 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
         run_demo(settings, events=EVENTS, seed=SEED + n)
     page = write_dashboard(settings, workspace / "dashboard.html", source=".meshkit/metrics.sqlite (demo)")
     return Demo(settings, page)
-
-
-def run_browser(binary: str, profile: Path, *args: str) -> str:
-    """Run Chromium once in its own process group with a fresh profile; whatever it started ends with it."""
-    command = [binary, *FLAGS, f"--user-data-dir={profile}", *args]
-    process = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
-    )
-    try:
-        out, err = process.communicate(timeout=BROWSER_TIMEOUT_SECONDS)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.communicate()
-        pytest.fail(f"chromium did not finish within {BROWSER_TIMEOUT_SECONDS} s: {' '.join(command)}")
-    finally:
-        with contextlib.suppress(ProcessLookupError):  # helpers (zygote, utility processes) share the group
-            os.killpg(process.pid, signal.SIGKILL)
-    assert process.returncode == 0, f"chromium exited with {process.returncode}: {err[-2000:]}"
-    return out
 
 
 @dataclass

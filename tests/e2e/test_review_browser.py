@@ -8,18 +8,15 @@ docs/images/review.png (review it like code).
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
-import signal
-import subprocess
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from conftest import require_emulator  # tests/conftest.py (pytest puts tests/ on sys.path)
+from browser import find_browser, run_browser  # tests/conftest.py (pytest puts tests/ on sys.path)
 from PIL import Image  # a dependency of apache-beam, so always installed with meshkit
 
 from governance.review.report import Review, build_review, write_review
@@ -28,18 +25,6 @@ from meshkit.config import load_settings
 pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
-BROWSERS = ("chromium", "chromium-browser", "google-chrome")
-FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--hide-scrollbars",
-    "--force-device-scale-factor=1",
-)
-BROWSER_TIMEOUT_SECONDS = 90
 WINDOW = (1280, 1200)  # the header, the scorecards and the start of the sections
 SCREENSHOT = ROOT / "docs" / "images" / "review.png"
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)  # a fixed clock keeps the screenshot stable
@@ -47,10 +32,7 @@ NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)  # a fixed clock keeps the scree
 
 @pytest.fixture(scope="module")
 def browser() -> str:
-    found = next((path for name in BROWSERS if (path := shutil.which(name))), None)
-    require_emulator("chromium", found is not None, "no chromium on PATH (scripts/install-browser.sh installs it)")
-    assert found is not None
-    return found
+    return find_browser()
 
 
 @dataclass(frozen=True)
@@ -69,25 +51,6 @@ def page(tmp_path_factory: pytest.TempPathFactory) -> Page:
     html = paths["html"].read_text(encoding="utf-8")
     assert str(workspace) not in html and str(ROOT) not in html, "the page shows a machine-specific path"
     return Page(review, paths["html"])
-
-
-def run_browser(binary: str, profile: Path, *args: str) -> str:
-    """Run Chromium once in its own process group with a fresh profile; whatever it started ends with it."""
-    command = [binary, *FLAGS, f"--user-data-dir={profile}", *args]
-    process = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
-    )
-    try:
-        out, err = process.communicate(timeout=BROWSER_TIMEOUT_SECONDS)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.communicate()
-        pytest.fail(f"chromium did not finish within {BROWSER_TIMEOUT_SECONDS} s: {' '.join(command)}")
-    finally:
-        with contextlib.suppress(ProcessLookupError):  # helpers (zygote, utility processes) share the group
-            os.killpg(process.pid, signal.SIGKILL)
-    assert process.returncode == 0, f"chromium exited with {process.returncode}: {err[-2000:]}"
-    return out
 
 
 @dataclass
