@@ -15,7 +15,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import Environment
 from markupsafe import Markup
 
 from governance.review import filters
@@ -26,6 +26,7 @@ from meshkit.config import Settings
 from meshkit.errors import MeshkitError
 from meshkit.products.discovery import discover, lineage_edges
 from meshkit.products.model import DataProduct
+from meshkit.templating import report_environment
 from monitoring.lineage.graph import LineageGraph, build_graph, load_graph
 from monitoring.lineage.layout import GraphLayout, View, layout
 from monitoring.lineage.render import mermaid, product_view, svg
@@ -313,26 +314,20 @@ def lineage_graph(review: Review) -> GraphLayout:
 @cache
 def _environment() -> Environment:
     """HTML templates (`*.html.j2`) autoescape; the Markdown template escapes through the `md` filter."""
-    env = Environment(
-        loader=FileSystemLoader(TEMPLATES_DIR),
-        autoescape=select_autoescape(enabled_extensions=("html.j2",), default=False),
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
+    return report_environment(
+        TEMPLATES_DIR,
+        {
+            "md": filters.markdown_cell,
+            "duration": filters.duration,
+            "thousands": lambda n: f"{n:,}",
+            "percent": filters.percent,
+            "burn": filters.burn,
+            "measured": filters.measured,
+            "threshold": human_duration,
+            "money": filters.money,
+            "score": filters.score,
+        },
     )
-    env.filters.update(
-        md=filters.markdown_cell,
-        duration=filters.duration,
-        thousands=lambda n: f"{n:,}",
-        percent=filters.percent,
-        burn=filters.burn,
-        measured=filters.measured,
-        threshold=human_duration,
-        money=filters.money,
-        score=filters.score,
-    )
-    return env
 
 
 def render_html(review: Review) -> str:

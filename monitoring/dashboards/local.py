@@ -14,12 +14,13 @@ from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import Environment
 
 from meshkit.config import Settings
 from meshkit.errors import MeshkitError
 from meshkit.products.discovery import discover
 from meshkit.products.model import DataProduct
+from meshkit.templating import report_environment
 from monitoring.dashboards.charts import ChartLayout, ChartSpec, Series, Threshold, format_value, layout_chart
 from monitoring.metrics.run import RunSummary
 from monitoring.metrics.store import MetricsStore
@@ -227,19 +228,15 @@ def _when(timestamp: str) -> str:
 
 @cache
 def _environment() -> Environment:
-    env = Environment(
-        loader=FileSystemLoader(TEMPLATES_DIR),
-        autoescape=select_autoescape(enabled_extensions=("html.j2",), default=True),
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
+    return report_environment(
+        TEMPLATES_DIR,
+        {
+            "thousands": lambda n: f"{n:,}",
+            "value": format_value,
+            "when": _when,
+            "rate": lambda r: "–" if r is None else f"{format_value(r, 'count')}×",
+        },
     )
-    env.filters["thousands"] = lambda n: f"{n:,}"
-    env.filters["value"] = format_value
-    env.filters["when"] = _when
-    env.filters["rate"] = lambda r: "–" if r is None else f"{format_value(r, 'count')}×"
-    return env
 
 
 def render_html(dashboard: Dashboard) -> str:

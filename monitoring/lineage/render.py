@@ -17,10 +17,11 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import Environment
 from markupsafe import Markup
 
 from meshkit.config import Settings
+from meshkit.templating import report_environment
 from monitoring.lineage.flow import ColumnFlow, column_flow
 from monitoring.lineage.graph import ColumnEdge, DatasetNode, JobNode, LineageGraph, load_graph
 from monitoring.lineage.layout import (
@@ -162,13 +163,7 @@ def product_view(
 
 @cache
 def _environment() -> Environment:
-    return Environment(
-        loader=FileSystemLoader(TEMPLATES_DIR),
-        autoescape=select_autoescape(enabled_extensions=("html.j2",), default=True),
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
+    return report_environment(TEMPLATES_DIR)
 
 
 def svg(graph: GraphLayout) -> Markup:
