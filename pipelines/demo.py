@@ -7,6 +7,7 @@ topic); the pipeline run it fed names it as its parent run.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,6 +22,7 @@ from monitoring.lineage.facets import DatasetFigures, Engine, RunFigures
 from monitoring.lineage.naming import DatasetName, cosmos_dataset, eventlog_dataset
 from monitoring.lineage.run import DEFAULT_HEARTBEAT_SECONDS, LineageRun
 from monitoring.metrics.run import RunSummary
+from monitoring.metrics.store import MetricsStore
 from pipelines.product import ChangeFeedPipeline, load_pipeline
 from pipelines.runners.local import run_product, topic_of
 from pipelines.sources import local_relay
@@ -119,8 +121,14 @@ def publish_feed(
             emitter, product, RELAY_STAGE, inputs=inputs, outputs=outputs, engine=engine,
             heartbeat_seconds=heartbeat_seconds,
         ) as lineage:  # fmt: skip
+            started, clock = datetime.now(UTC), time.monotonic()
             with LocalEventLog(settings.eventlog_dir, topic_of(product), settings.eventlog_partitions) as log:
                 published = local_relay.publish_items(log, product.ref, source_name, feed.items, feed.keys)
+            MetricsStore(settings.metrics_path).record(
+                local_relay.relay_summary(
+                    product.ref, lineage.run_id, started, time.monotonic() - clock, feed.items, published
+                )
+            )
             lineage.figures = RunFigures(
                 inputs={port: DatasetFigures(rows=len(feed.items)) for port in inputs},
                 outputs={RELAY_OUTPUT: DatasetFigures(rows=published, size_bytes=sum(map(len, feed.items)))},

@@ -30,6 +30,9 @@ class RunSummary:
     throughput_eps: float | None = None  # events in / run duration
     merge_seconds: float | None = None  # total time in the warehouse changelog insert + current-state MERGE
     lag_by_partition: dict[str, int] = field(default_factory=dict)  # events waiting per bus partition at start
+    stage: str = "pipeline"  # "pipeline" or "relay" (source change feed -> bus)
+    request_units: float | None = None  # relay: Cosmos DB request units spent reading the change feed
+    retries: int = 0  # calls retried (throttling, transient errors)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

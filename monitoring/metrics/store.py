@@ -16,6 +16,9 @@ from pathlib import Path
 from monitoring.metrics.run import RunSummary
 
 BUSY_TIMEOUT_SECONDS = 10.0
+PIPELINE = "pipeline"
+# summaries written before runs had a stage are pipeline runs
+_STAGE = "COALESCE(json_extract(summary, '$.stage'), 'pipeline')"
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     run_id     TEXT PRIMARY KEY,
@@ -39,7 +42,14 @@ CREATE INDEX IF NOT EXISTS points_by_metric ON points (product, metric, ts);
 
 
 def metric_points(summary: RunSummary) -> dict[str, float]:
-    """The figures of a run as metric name -> value; one `rows_written.<output>` per output."""
+    """The figures of a run as metric name -> value; one `rows_written.<output>` per output. A relay
+    run's names start with `relay.` so pipeline series stay what they are."""
+    figures = _figures(summary)
+    prefix = "" if summary.stage == PIPELINE else f"{summary.stage}."
+    return {f"{prefix}{name}": value for name, value in figures.items()}
+
+
+def _figures(summary: RunSummary) -> dict[str, float]:
     figures: dict[str, float | None] = {
         "events_in": summary.events_in,
         "dead_letters": summary.dead_letters,
@@ -49,6 +59,8 @@ def metric_points(summary: RunSummary) -> dict[str, float]:
         "replayed": summary.replayed,
         "throughput_eps": summary.throughput_eps,
         "merge_seconds": summary.merge_seconds,
+        "request_units": summary.request_units,
+        "retries": summary.retries,
         **{f"rows_written.{name}": rows for name, rows in summary.rows_written.items()},
         **{f"lag.partition.{p}": lag for p, lag in summary.lag_by_partition.items()},
     }
@@ -103,12 +115,12 @@ class MetricsStore:
                 ],
             )
 
-    def runs(self, product: str | None = None, limit: int | None = None) -> list[RunSummary]:
-        """Runs newest first (by end time), of one product or of all."""
-        sql = "SELECT summary FROM runs"
-        params: list[object] = []
+    def runs(self, product: str | None = None, limit: int | None = None, stage: str = PIPELINE) -> list[RunSummary]:
+        """Runs of one stage (pipeline by default) newest first (by end time), of one product or of all."""
+        sql = f"SELECT summary FROM runs WHERE {_STAGE} = ?"
+        params: list[object] = [stage]
         if product is not None:
-            sql += " WHERE product = ?"
+            sql += " AND product = ?"
             params.append(product)
         sql += " ORDER BY ended_at DESC, rowid DESC"
         if limit is not None:
@@ -118,9 +130,9 @@ class MetricsStore:
             rows = conn.execute(sql, params).fetchall() if conn else []
         return [RunSummary.from_dict(json.loads(row[0])) for row in rows]
 
-    def latest(self, product: str) -> RunSummary | None:
-        """The newest run of a product, or None when it never ran."""
-        found = self.runs(product, limit=1)
+    def latest(self, product: str, stage: str = PIPELINE) -> RunSummary | None:
+        """The newest run of a product's stage, or None when it never ran."""
+        found = self.runs(product, limit=1, stage=stage)
         return found[0] if found else None
 
     def latest_by_product(self) -> dict[str, RunSummary]:
@@ -129,6 +141,7 @@ class MetricsStore:
             "SELECT product, summary FROM ("
             " SELECT product, summary,"
             " ROW_NUMBER() OVER (PARTITION BY product ORDER BY ended_at DESC, rowid DESC) AS n FROM runs"
+            f" WHERE {_STAGE} = 'pipeline'"
             ") WHERE n = 1"
         )
         with self._read() as conn:

@@ -191,3 +191,14 @@ def test_refined_product_joins_its_inputs(mesh: Mesh) -> None:
     users = {r["user_id"] for r in query(settings, "SELECT user_id FROM customers.users_current")}
     known = [r for r in exposure if r["customer_id"] in users]
     assert known and all(r["segment"] is not None for r in known)
+
+
+@pytest.mark.parametrize("ref", CDC)
+def test_the_relay_records_its_own_figures(mesh: Mesh, ref: str) -> None:
+    from monitoring.metrics.store import MetricsStore
+
+    relays = MetricsStore(mesh.settings.metrics_path).runs(ref, stage="relay")
+    assert len(relays) == 2  # one per demo run
+    newest = relays[0]
+    assert newest.events_in == newest.rows_written["bus"] == mesh.second.published[ref]
+    assert newest.request_units and newest.request_units >= newest.events_in  # at least 1 RU per item read

@@ -74,6 +74,7 @@ def test_points_per_figure(tmp_path: Path) -> None:
         "freshness_seconds",
         "duration_seconds",
         "replayed",
+        "retries",
     }
     with_lag = replace(first, throughput_eps=50.0, merge_seconds=0.2, lag_by_partition={"0": 3, "1": 0})
     assert {"throughput_eps", "merge_seconds", "lag.partition.0", "lag.partition.1"} <= set(metric_points(with_lag))
@@ -120,3 +121,16 @@ def test_concurrent_writers_and_readers(tmp_path: Path) -> None:
         thread.join()
     assert errors == []
     assert len(MetricsStore(path).runs()) == 41
+
+
+def test_relay_runs_are_kept_apart_from_pipeline_runs(tmp_path: Path) -> None:
+    store = MetricsStore(tmp_path / "metrics.sqlite")
+    pipeline = _summary(minute=1)
+    relay = replace(_summary(minute=2), run_id="relay-1", stage="relay", request_units=120.0, rows_written={"bus": 3})
+    store.record(pipeline)
+    store.record(relay)
+    assert [r.run_id for r in store.runs("customers/users")] == [pipeline.run_id]
+    assert [r.run_id for r in store.runs("customers/users", stage="relay")] == ["relay-1"]
+    assert store.latest_by_product()["customers/users"].run_id == pipeline.run_id
+    assert store.points("customers/users", "relay.request_units") == [(relay.ended_at, 120.0)]
+    assert store.points("customers/users", "events_in") == [(pipeline.ended_at, 101.0)]
