@@ -8,15 +8,15 @@ import _thread
 import json
 import os
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import apache_beam
 import pytest
+from openlineage_spec import event_facets, spec_validator
 
 import pipelines.standard
 from meshkit.config import Settings, load_settings
@@ -29,8 +29,6 @@ from pipelines.runners.local import run_product
 pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
-SPEC_DIR = ROOT / "tests" / "fixtures" / "openlineage"  # copies of the official schemas (see its README)
-CUSTOM_SCHEMAS = ROOT / "monitoring" / "lineage" / "schemas"
 EVENTS, SEED = 300, 23
 CPF_IN_ERROR = "52998224725"
 TERMINAL = {"COMPLETE", "FAIL", "ABORT"}
@@ -93,40 +91,6 @@ def lineage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lineage]:
     yield Lineage(settings, demo, failed.value, aborted.value, events)
 
 
-def spec_validator() -> Callable[[dict[str, Any]], None]:
-    """Validates an event against OpenLineage.json and each facet against the schema its `_schemaURL`
-    names (by file name: the fixtures may hold another patch version), offline, formats checked."""
-    from jsonschema import FormatChecker
-    from jsonschema.validators import validator_for
-    from referencing import Registry, Resource
-
-    files = [SPEC_DIR / "OpenLineage.json", *SPEC_DIR.glob("facets/*.json"), *CUSTOM_SCHEMAS.glob("*.json")]
-    schemas = {p.name: json.loads(p.read_text(encoding="utf-8")) for p in files}
-    registry = Registry().with_resources((s["$id"], Resource.from_contents(s)) for s in schemas.values())
-    formats = FormatChecker()
-    formats.checks("uri", raises=ValueError)(lambda v: not isinstance(v, str) or bool(urlsplit(v).scheme))
-    formats.checks("date-time", raises=ValueError)(lambda v: not isinstance(v, str) or bool(datetime.fromisoformat(v)))
-
-    def check(schema: dict[str, Any], instance: Any) -> None:
-        validator_for(schemas["OpenLineage.json"])(schema, registry=registry, format_checker=formats).validate(instance)
-
-    def validate(event: dict[str, Any]) -> None:
-        check(schemas["OpenLineage.json"], event)
-        for facet in facets_of(event):
-            url, _, pointer = facet["_schemaURL"].partition("#")
-            check({"$ref": f"{schemas[url.rsplit('/', 1)[1]]['$id']}#{pointer}"}, facet)
-
-    return validate
-
-
-def facets_of(event: dict[str, Any]) -> list[dict[str, Any]]:
-    facets = [*event["run"].get("facets", {}).values(), *event["job"].get("facets", {}).values()]
-    for dataset in [*event.get("inputs", []), *event.get("outputs", [])]:
-        for kind in ("facets", "inputFacets", "outputFacets"):
-            facets += dataset.get(kind, {}).values()
-    return facets
-
-
 def output(event: dict[str, Any], name_suffix: str) -> dict[str, Any]:
     return next(o for o in event["outputs"] if o["name"].endswith(name_suffix))
 
@@ -142,7 +106,7 @@ def test_every_event_and_every_facet_validates_against_the_official_schemas(line
     schema_files = set()
     for event in lineage.events:
         validate(event)
-        schema_files |= {f["_schemaURL"].split("#")[0].rsplit("/", 1)[1] for f in facets_of(event)}
+        schema_files |= {f["_schemaURL"].split("#")[0].rsplit("/", 1)[1] for f in event_facets(event)}
     assert "DataContractDatasetFacet.json" in schema_files and "ColumnLineageDatasetFacet.json" in schema_files
     assert len(schema_files) >= 15
 

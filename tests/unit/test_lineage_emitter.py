@@ -9,14 +9,12 @@ import signal
 import threading
 import time
 import uuid
-from collections.abc import Callable
-from datetime import datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 from openlineage.client.transport.file import FileTransport
+from openlineage_spec import event_facets, spec_validator
 
 from meshkit.config import Settings, load_settings
 from meshkit.errors import ConfigError, TerminalError
@@ -27,8 +25,6 @@ from monitoring.lineage.run import Heartbeat, LineageRun
 
 REPO = Path(__file__).resolve().parents[2]
 # copies of the official OpenLineage schemas (tests/fixtures/openlineage/README.md says where from)
-SPEC_DIR = REPO / "tests" / "fixtures" / "openlineage"
-CUSTOM_SCHEMAS = REPO / "monitoring" / "lineage" / "schemas"
 CPF_EXAMPLE = "52998224725"
 NAME_EXAMPLE = "Maria Exemplo da Silva"
 
@@ -161,40 +157,6 @@ def test_fail_records_a_scrubbed_reason(settings: Settings) -> None:
     assert CPF_EXAMPLE not in message and "ana@example.com" not in message and "abc123" not in message
     assert "Traceback" not in message
     assert message.startswith("cpf <number> of <email> rejected")
-
-
-def spec_validator() -> Callable[[dict[str, Any]], None]:
-    """Validates an event against OpenLineage.json and each facet against the schema its `_schemaURL`
-    names (by file name: the fixtures may hold another patch version), offline, formats checked."""
-    from jsonschema import FormatChecker
-    from jsonschema.validators import validator_for
-    from referencing import Registry, Resource
-
-    files = [SPEC_DIR / "OpenLineage.json", *SPEC_DIR.glob("facets/*.json"), *CUSTOM_SCHEMAS.glob("*.json")]
-    schemas = {p.name: json.loads(p.read_text(encoding="utf-8")) for p in files}
-    registry = Registry().with_resources((s["$id"], Resource.from_contents(s)) for s in schemas.values())
-    formats = FormatChecker()
-    formats.checks("uri", raises=ValueError)(lambda v: not isinstance(v, str) or bool(urlsplit(v).scheme))
-    formats.checks("date-time", raises=ValueError)(lambda v: not isinstance(v, str) or bool(datetime.fromisoformat(v)))
-
-    def check(schema: dict[str, Any], instance: Any) -> None:
-        validator_for(schemas["OpenLineage.json"])(schema, registry=registry, format_checker=formats).validate(instance)
-
-    def validate(event: dict[str, Any]) -> None:
-        check(schemas["OpenLineage.json"], event)
-        for facet in event_facets(event):
-            url, _, pointer = facet["_schemaURL"].partition("#")
-            check({"$ref": f"{schemas[url.rsplit('/', 1)[1]]['$id']}#{pointer}"}, facet)
-
-    return validate
-
-
-def event_facets(event: dict[str, Any]) -> list[dict[str, Any]]:
-    facets = [*event["run"].get("facets", {}).values(), *event["job"].get("facets", {}).values()]
-    for dataset in [*event.get("inputs", []), *event.get("outputs", [])]:
-        for kind in ("facets", "inputFacets", "outputFacets"):
-            facets += dataset.get(kind, {}).values()
-    return facets
 
 
 def test_events_validate_against_the_openlineage_spec(settings: Settings) -> None:
