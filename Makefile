@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test unit e2e lint format bench emulators-up emulators-down clean
+.PHONY: demo test unit e2e lint format bench emulators clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "meshkit needs Python 3.11 or newer")'
@@ -17,6 +17,7 @@ demo: $(STAMP)
 	$(BIN)/meshkit demo
 
 test: $(STAMP) lint
+	scripts/install-emulators.sh
 	MESHKIT_REQUIRE_EMULATORS=$${MESHKIT_REQUIRE_EMULATORS:-0} $(BIN)/python -m pytest -q
 
 unit: $(STAMP)
@@ -37,8 +38,8 @@ format: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/replay_throughput.py
 
-emulators-up emulators-down:
-	@echo "The local profile needs no emulators; the emulators profile arrives with the Azure and GCP work."
+emulators: $(STAMP)
+	scripts/install-emulators.sh
 
 clean:
 	rm -rf .meshkit build

@@ -19,6 +19,8 @@ from meshkit.errors import ConfigError, Location
 from meshkit.yamlio import load_yaml
 
 Profile = Literal["local", "emulators", "cloud"]
+Bus = Literal["local", "kafka", "eventhubs"]
+CheckpointStore = Literal["file", "blob"]
 CONFIG_FILE = "meshkit.yaml"
 ENV_PREFIX = "MESHKIT_"
 
@@ -38,6 +40,18 @@ class Settings(BaseModel):
     gcp_location: str = "southamerica-east1"
     eventlog_partitions: int = 8
     batch_size: int = 5000
+    # the event bus: the local log, Event Hubs' Kafka surface (or any Kafka broker), or Event Hubs over AMQP
+    bus: Bus = "local"
+    kafka_bootstrap: str | None = None  # host:port; Event Hubs: <namespace>.servicebus.windows.net:9093
+    kafka_security: Literal["plaintext", "eventhubs"] = "plaintext"  # eventhubs = SASL_SSL as Event Hubs needs
+    eventhubs_namespace: str | None = None  # fully qualified: <namespace>.servicebus.windows.net
+    # the relay: Cosmos DB account, where continuation tokens and leases live, lease length
+    cosmos_endpoint: str | None = None  # https://<account>.documents.azure.com:443/
+    cosmos_database: str | None = None
+    checkpoint_store: CheckpointStore = "file"  # file: the workspace; blob: Azure Blob (Azurite in emulators)
+    blob_account_url: str | None = None  # https://<account>.blob.core.windows.net
+    checkpoint_container: str = "meshkit-checkpoints"
+    relay_lease_seconds: float = 30.0
 
     @property
     def lineage_job_namespace(self) -> str:
@@ -62,6 +76,10 @@ class Settings(BaseModel):
     @property
     def eventlog_dir(self) -> Path:
         return self.workspace_dir / "eventlog"
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        return self.workspace_dir / "checkpoints"
 
     @property
     def lineage_path(self) -> Path:

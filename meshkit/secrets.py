@@ -40,3 +40,25 @@ def masking_key(settings: Settings) -> bytes:
         with os.fdopen(fd, "w") as handle:
             handle.write(secrets.token_hex(32))
     return Path(path).read_text(encoding="utf-8").strip().encode("utf-8")
+
+
+# Connection strings are for emulators only; the cloud profile authenticates with Azure AD
+# (managed identity / workload identity through azure-identity). They are read from the environment,
+# never from meshkit.yaml, and never logged.
+EVENTHUBS_CONNECTION_STRING_ENV = "MESHKIT_EVENTHUBS_CONNECTION_STRING"
+STORAGE_CONNECTION_STRING_ENV = "MESHKIT_STORAGE_CONNECTION_STRING"
+COSMOS_KEY_ENV = "MESHKIT_COSMOS_KEY"
+
+
+def emulator_secret(settings: Settings, env: str, what: str) -> str | None:
+    """The emulator credential in `env`, or None in the cloud profile (which must use Azure AD)."""
+    value = os.environ.get(env)
+    if value is None:
+        return None
+    if settings.profile == "cloud":
+        raise ConfigError(
+            f"{env} is set but the profile is 'cloud'",
+            hint=f"The cloud profile authenticates to {what} with Azure AD (managed identity or workload "
+            f"identity); unset {env} and grant the identity its role instead.",
+        )
+    return value
