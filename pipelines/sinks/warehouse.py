@@ -90,6 +90,7 @@ class DuckDBWarehouse:
                     f"WHERE NOT EXISTS (SELECT 1 FROM {changelog} c WHERE c._key = b._key AND c._lsn = b._lsn)"
                 ).fetchone()
                 inserted = int(row[0]) if row else 0  # DuckDB answers an INSERT with its row count
+                self._attach_previous_images(con, t, [c for c in data_columns if not c.startswith("_")])
                 cols = ", ".join(f'"{c}"' for c in data_columns)
                 updates = ", ".join(f'"{c}" = s."{c}"' for c in data_columns)
                 values = ", ".join(f's."{c}"' for c in data_columns)
@@ -114,6 +115,30 @@ class DuckDBWarehouse:
             finally:
                 con.unregister("_batch")
         return MergeResult(inserted, events.num_rows - inserted)
+
+    def _attach_previous_images(self, con: duckdb.DuckDBPyConnection, t: WarehouseTables, columns: list[str]) -> None:
+        """A delete from the all-versions-and-deletes feed carries its key only; give its changelog row
+        the image it deleted: the newest earlier non-delete changelog row of the key (it may be in this
+        same batch), else the current-state row (history pruned from the changelog). Runs before the
+        MERGE removes that row; idempotent (only null columns are filled)."""
+        if not columns:
+            return
+        changelog, current = t.name("changelog"), t.name("current")
+        fill = ", ".join(f'"{c}" = COALESCE(d."{c}", p."{c}")' for c in columns)
+        picked = ", ".join(f'x."{c}"' for c in columns)
+        for source, older in ((changelog, "x._lsn < b._lsn AND x._op <> 'delete'"), (current, "x._lsn < b._lsn")):
+            con.execute(
+                f"""
+                UPDATE {changelog} AS d SET {fill}
+                FROM (
+                    SELECT b._key AS _dkey, b._lsn AS _dlsn, {picked}
+                    FROM _batch b JOIN {source} x ON x._key = b._key AND {older}
+                    WHERE b._op = 'delete'
+                    QUALIFY row_number() OVER (PARTITION BY b._key, b._lsn ORDER BY x._lsn DESC) = 1
+                ) AS p
+                WHERE d._key = p._dkey AND d._lsn = p._dlsn AND d._op = 'delete'
+                """
+            )
 
     def unseen(self, t: WarehouseTables, events: pa.Table) -> pa.Table:
         """The events whose (key, LSN) the changelog does not hold yet: what a replay must still write."""
