@@ -18,6 +18,7 @@ demo: $(STAMP)
 
 test: $(STAMP) lint
 	scripts/install-emulators.sh
+	scripts/install-checkov.sh
 	MESHKIT_REQUIRE_EMULATORS=$${MESHKIT_REQUIRE_EMULATORS:-0} $(BIN)/python -m pytest -q
 
 unit: $(STAMP)
@@ -40,6 +41,7 @@ bench: $(STAMP)
 
 emulators: $(STAMP)
 	scripts/install-emulators.sh
+	scripts/install-checkov.sh
 
 clean:
 	rm -rf .meshkit build

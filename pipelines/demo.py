@@ -24,9 +24,10 @@ from monitoring.lineage.run import DEFAULT_HEARTBEAT_SECONDS, LineageRun
 from monitoring.metrics.run import RunSummary
 from monitoring.metrics.store import MetricsStore
 from pipelines.product import ChangeFeedPipeline, load_pipeline
-from pipelines.runners.local import run_product, topic_of
+from pipelines.runners.local import run_product
 from pipelines.sources import local_relay
 from pipelines.sources.simulator import ChangeFeedSimulator, SimulatedFeed, SimulationConfig
+from pipelines.topics import topic_of
 
 RELAY_STAGE = "relay"
 RELAY_OUTPUT = "bus"  # the output name the lineage emitter treats as source documents

@@ -97,7 +97,8 @@ def parse_envelope(item: Any) -> ChangeEnvelope:
     if not isinstance(item, dict):
         raise EnvelopeError("not-an-object", f"a change-feed item must be a JSON object, got {type(item).__name__}")
     metadata = item.get("metadata")
-    if isinstance(metadata, dict) and "current" in item:
+    # all versions and deletes: a delete has no (or a null) `current`, only metadata with its id and key
+    if isinstance(metadata, dict) and ("current" in item or "operationType" in metadata):
         op = metadata.get("operationType")
         if op not in OPERATIONS:
             raise EnvelopeError(

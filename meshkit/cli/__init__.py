@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "validate": ("meshkit.cli.validate", "validate contracts and product descriptors"),
     "diff": ("meshkit.cli.diff", "breaking-change and semver gate: contract changes since a git revision"),
     "simulate": ("meshkit.cli.simulate", "simulate a product's Cosmos DB change feed (file or event log)"),
+    "relay": ("meshkit.cli.relay", "relay a product's Cosmos DB change feed onto the event bus, checkpointed"),
     "run": ("meshkit.cli.run", "run a product's Beam pipeline (DirectRunner locally)"),
     "demo": ("meshkit.cli.demo", "run the whole mesh end to end on the local profile"),
     "review": ("meshkit.cli.review", "write the governance review report (HTML, Markdown)"),
@@ -28,6 +29,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "dashboard": ("meshkit.cli.dashboard", "write the local dashboard: freshness, throughput, dead letters, budgets"),
     "lineage": ("meshkit.cli.lineage", "draw the mesh lineage graph from OpenLineage events (HTML, Mermaid, JSON)"),
     "slo": ("meshkit.cli.slo", "SLO status (error budgets, burn rates) and OpenSLO export from the contracts"),
+    "iam": (
+        "meshkit.cli.iam",
+        "a product's grants (purpose, expiry) and the GCP IAM / Azure RBAC bindings they become",
+    ),
+    "infra": ("meshkit.cli.infra", "generate a product's Terraform stack; `infra check <dir>`: policies + checkov"),
+    "access": ("meshkit.cli.access", "who has what access: the effective access matrix and drift against live IAM"),
 }
 
 

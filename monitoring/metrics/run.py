@@ -33,6 +33,7 @@ class RunSummary:
     stage: str = "pipeline"  # "pipeline" or "relay" (source change feed -> bus)
     request_units: float | None = None  # relay: Cosmos DB request units spent reading the change feed
     retries: int = 0  # calls retried (throttling, transient errors)
+    ownership_changes: int = 0  # relay: feed-range leases acquired, stolen or lost by this process
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

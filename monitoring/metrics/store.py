@@ -61,6 +61,7 @@ def _figures(summary: RunSummary) -> dict[str, float]:
         "merge_seconds": summary.merge_seconds,
         "request_units": summary.request_units,
         "retries": summary.retries,
+        "ownership_changes": summary.ownership_changes if summary.stage == "relay" else None,
         **{f"rows_written.{name}": rows for name, rows in summary.rows_written.items()},
         **{f"lag.partition.{p}": lag for p, lag in summary.lag_by_partition.items()},
     }

@@ -26,7 +26,6 @@ from monitoring.lineage.facets import CheckResult, DatasetFigures, RunFigures
 from monitoring.lineage.naming import (
     DatasetName,
     dead_letter_dataset,
-    eventlog_dataset,
     file_dataset,
     lake_zone_dataset,
     warehouse_dataset,
@@ -37,13 +36,14 @@ from monitoring.metrics.store import MetricsStore
 from pipelines.product import RefinedPipeline, load_pipeline
 from pipelines.quality import TableMeasure, judge, measure_table, quality_rules
 from pipelines.sinks.warehouse import DuckDBWarehouse, WarehouseTables
+from pipelines.topics import bus_dataset, topic_of
 from pipelines.transforms.stages import NAMESPACE, StageContext
 
 if TYPE_CHECKING:
     import apache_beam as beam
     from apache_beam.runners.runner import PipelineResult, PipelineRunner
 
-    from pipelines.transports.local_log import LocalEventLog
+    from pipelines.transports.base import EventTransport
 
 CONSUMER_GROUP = "meshkit-pipeline"
 STAGE = "pipeline"
@@ -55,10 +55,6 @@ def local_runner() -> PipelineRunner:
     from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
     return FnApiRunner()
-
-
-def topic_of(product: DataProduct) -> str:
-    return f"{product.domain}.{product.name}"
 
 
 @dataclass(frozen=True)
@@ -95,9 +91,7 @@ def _plan(settings: Settings, product: DataProduct, refined: bool, from_file: Pa
         kinds: tuple[str, ...] = ("current",)
     else:
         port_name = product.descriptor.inputPorts[0].name if product.descriptor.inputPorts else "source"
-        inputs[port_name] = (
-            file_dataset(from_file) if from_file else eventlog_dataset(settings.eventlog_dir, topic_of(product))
-        )
+        inputs[port_name] = file_dataset(from_file) if from_file else bus_dataset(settings, topic_of(product))
         zones = ("raw", "curated")
         kinds = ("changelog", "current")
     outputs: dict[str, DatasetName] = {}
@@ -166,7 +160,7 @@ def run_product(
             engine=engine, heartbeat_seconds=heartbeat_seconds,
         ) as lineage:  # fmt: skip
             try:
-                result, log, end_offsets = _execute(settings, product, ctx, beam_runner, refined, from_file)
+                result, bus, end_offsets = _execute(settings, product, ctx, beam_runner, refined, from_file)
             except MeshkitError as exc:
                 _record_failure(settings, product, run_id, started, clock, plan, exc.reason)
                 raise
@@ -178,10 +172,13 @@ def run_product(
                     hint="Run again with --debug for the traceback; no offsets were committed, so a re-run replays.",
                 ) from exc
             lag: dict[str, int] = {}
-            if log is not None:
-                committed = log.committed(CONSUMER_GROUP)
-                lag = {str(p): end - committed.get(p, 0) for p, end in sorted(end_offsets.items())}
-                log.commit(CONSUMER_GROUP, end_offsets)
+            if bus is not None:  # the sinks have written: only now may the consumer group move on
+                try:
+                    committed = bus.committed(CONSUMER_GROUP)
+                    lag = {str(p): end - committed.get(p, 0) for p, end in sorted(end_offsets.items())}
+                    bus.commit(CONSUMER_GROUP, end_offsets)
+                finally:
+                    bus.close()
             counters, distributions = _metrics(result)
             current = measure_table(settings, product, "current")
             duration = time.monotonic() - clock
@@ -234,43 +231,52 @@ def _execute(
     runner: str | PipelineRunner,
     refined: bool,
     from_file: Path | None,
-) -> tuple[PipelineResult, LocalEventLog | None, dict[int, int]]:
+) -> tuple[PipelineResult, EventTransport | None, dict[int, int]]:
     import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions
 
     from pipelines.refined import build_refined_pipeline
     from pipelines.standard import build_change_feed_pipeline
 
-    log: LocalEventLog | None = None
+    bus: EventTransport | None = None
     end_offsets: dict[int, int] = {}
     p = beam.Pipeline(runner=runner, options=PipelineOptions(flags=[], save_main_session=False))
     if refined:
         inputs = {port.name: port.product for port in product.descriptor.inputPorts if port.product}
         build_refined_pipeline(p, ctx, inputs)
     else:
-        source, log, end_offsets = _source(settings, product, from_file)
+        source, bus, end_offsets = _source(settings, product, from_file)
         build_change_feed_pipeline(p, ctx, source)
-    result = p.run()
-    result.wait_until_finish()
-    return result, log, end_offsets
+    try:
+        result = p.run()
+        result.wait_until_finish()
+    except BaseException:
+        if bus is not None:
+            bus.close()
+        raise
+    return result, bus, end_offsets
 
 
 def _source(
     settings: Settings, product: DataProduct, from_file: Path | None
-) -> tuple[beam.PTransform, LocalEventLog | None, dict[int, int]]:
-    from pipelines.sources.bus import PartitionRange, ReadChangeFeedFile, ReadFromEventLog
-    from pipelines.transports.local_log import LocalEventLog
+) -> tuple[beam.PTransform, EventTransport | None, dict[int, int]]:
+    """Bounded replay of the product's topic on the configured bus: from the consumer group's committed
+    offsets to the end offsets seen now; the caller commits those end offsets after the sinks wrote."""
+    from pipelines.sources.bus import PartitionRange, ReadChangeFeedFile, ReadFromBus
+    from pipelines.transports.factory import open_transport, transport_spec
 
     if from_file is not None:
         return ReadChangeFeedFile(from_file, settings.batch_size), None, {}
-    log = LocalEventLog(settings.eventlog_dir, topic_of(product), settings.eventlog_partitions)
-    committed = log.committed(CONSUMER_GROUP)
-    end = log.end_offsets()
+    spec = transport_spec(settings, topic_of(product))
+    bus = open_transport(spec)
+    try:
+        committed = bus.committed(CONSUMER_GROUP)
+        end = bus.end_offsets()
+    except BaseException:
+        bus.close()
+        raise
     ranges = [PartitionRange(p, committed.get(p, 0), e) for p, e in sorted(end.items())]
-    source = ReadFromEventLog(
-        settings.eventlog_dir, topic_of(product), settings.eventlog_partitions, ranges, settings.batch_size
-    )
-    return source, log, end
+    return ReadFromBus(spec, ranges, settings.batch_size), bus, end
 
 
 def _metrics(result: PipelineResult) -> tuple[dict[str, int], dict[str, tuple[int, int]]]:

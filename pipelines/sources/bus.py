@@ -1,7 +1,9 @@
 """Beam sources that hand the pipeline raw Arrow batches (`pipelines.events.RAW_SCHEMA`).
 
-`ReadFromEventLog` replays the local event log from the consumer group's committed offsets to the end
-offsets seen at start (bounded); the runner commits the end offsets only after the sinks have written.
+`ReadFromBus` replays partition ranges of any bus (`TransportSpec`: local log, Kafka, Event Hubs) —
+usually from the consumer group's committed offsets to the end offsets seen at start (`bus_ranges`);
+the runner commits the end offsets only after the sinks have written. `ReadFromEventLog` is the same
+over the local log. Streaming reads are in `pipelines.sources.streaming`.
 `ReadChangeFeedFile` replays a file of change-feed items (JSON lines, optionally gzip), as one partition.
 """
 
@@ -17,6 +19,8 @@ import apache_beam as beam
 import pyarrow as pa
 
 from pipelines.events import raw_batch
+from pipelines.transports.base import EventRecord, EventTransport
+from pipelines.transports.factory import TransportSpec, open_transport
 
 
 @dataclass(frozen=True)
@@ -28,33 +32,49 @@ class PartitionRange:
     end: int
 
 
+def record_batch(records: list[EventRecord]) -> pa.RecordBatch:
+    """Events of one partition as a raw batch (offsets, enqueued times and keys kept for the runner)."""
+    return raw_batch(
+        [r.body for r in records],
+        records[0].partition,
+        offsets=[r.offset for r in records],
+        enqueued_ms=[r.timestamp_ms for r in records],
+        keys=[r.key for r in records],
+    )
+
+
 class _ReadPartition(beam.DoFn):
-    def __init__(self, log_root: str, topic: str, partitions: int, batch_size: int) -> None:
-        self.log_root, self.topic, self.partitions, self.batch_size = log_root, topic, partitions, batch_size
+    """Reads partition ranges through one transport per DoFn instance (opened in `setup`)."""
+
+    def __init__(self, spec: TransportSpec, batch_size: int) -> None:
+        self.spec, self.batch_size = spec, batch_size
+        self._transport: EventTransport | None = None
+
+    def setup(self) -> None:
+        self._transport = open_transport(self.spec)
 
     def process(self, rng: PartitionRange) -> Iterator[pa.RecordBatch]:
-        from pipelines.transports.local_log import LocalEventLog
-
-        log = LocalEventLog(Path(self.log_root), self.topic, self.partitions)
-        for records in log.read(rng.partition, rng.start, rng.end, max_batch=self.batch_size):
+        assert self._transport is not None, "setup() opens the transport"
+        for records in self._transport.read(rng.partition, rng.start, rng.end, max_batch=self.batch_size):
             if records:
-                yield raw_batch(
-                    [r.body for r in records],
-                    rng.partition,
-                    offsets=[r.offset for r in records],
-                    enqueued_ms=[r.timestamp_ms for r in records],
-                    keys=[r.key for r in records],
-                )
+                yield record_batch(records)
+
+    def teardown(self) -> None:
+        if self._transport is not None:
+            self._transport.close()
+            self._transport = None
 
 
-class ReadFromEventLog(beam.PTransform):
-    """Bounded read of the given partition ranges of a local event-log topic."""
+class ReadFromBus(beam.PTransform):
+    """Bounded read of partition ranges of any bus (local log, Kafka, Event Hubs): raw Arrow batches.
 
-    def __init__(
-        self, log_root: Path, topic: str, partitions: int, ranges: list[PartitionRange], batch_size: int
-    ) -> None:
+    One element per non-empty range, reshuffled so ranges spread over workers; the runner computes the
+    ranges (committed offsets to the end offsets seen at start) and commits them after the sinks wrote.
+    """
+
+    def __init__(self, spec: TransportSpec, ranges: list[PartitionRange], batch_size: int) -> None:
         super().__init__()
-        self.args = (str(log_root), topic, partitions, batch_size)
+        self.spec, self.batch_size = spec, batch_size
         self.ranges = [r for r in ranges if r.end > r.start]
 
     def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection:
@@ -62,8 +82,27 @@ class ReadFromEventLog(beam.PTransform):
             pbegin
             | "PartitionRanges" >> beam.Create(self.ranges)
             | "Reshuffle" >> beam.Reshuffle()
-            | "ReadPartition" >> beam.ParDo(_ReadPartition(*self.args))
+            | "ReadPartition" >> beam.ParDo(_ReadPartition(self.spec, self.batch_size))
         )
+
+
+class ReadFromEventLog(ReadFromBus):
+    """Bounded read of the given partition ranges of a local event-log topic."""
+
+    def __init__(
+        self, log_root: Path, topic: str, partitions: int, ranges: list[PartitionRange], batch_size: int
+    ) -> None:
+        super().__init__(TransportSpec("local", topic, partitions, (("root", str(log_root)),)), ranges, batch_size)
+
+
+def bus_ranges(transport: EventTransport, group: str) -> tuple[list[PartitionRange], dict[int, int]]:
+    """The bounded replay of a run: from `group`'s committed offsets to the end offsets seen now.
+
+    Returns the ranges and the end offsets, which the runner commits once the sinks have written.
+    """
+    committed = transport.committed(group)
+    end = transport.end_offsets()
+    return [PartitionRange(p, min(committed.get(p, 0), e), e) for p, e in sorted(end.items())], end
 
 
 def read_change_feed_file(path: Path, batch_size: int) -> Iterator[pa.RecordBatch]:

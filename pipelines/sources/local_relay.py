@@ -4,11 +4,12 @@ product, source, LSN and operation."""
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
+
+import orjson
 
 from monitoring.metrics.run import RunSummary
 from pipelines.transports.base import EventTransport
@@ -18,8 +19,8 @@ def item_properties(product: str, source: str, body: bytes) -> dict[str, str]:
     """Application properties of one item; a malformed item still travels (the pipeline dead-letters it)."""
     props = {"product": product, "source": source}
     try:
-        item: Any = json.loads(body)
-    except ValueError:
+        item: Any = orjson.loads(body)
+    except orjson.JSONDecodeError:
         return props
     if isinstance(item, dict):
         meta = item.get("metadata") if isinstance(item.get("metadata"), dict) else None

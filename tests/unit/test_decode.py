@@ -80,6 +80,25 @@ def test_all_versions_and_deletes_items(users: ChangeEventDecoder) -> None:
     assert rows[1]["user_id"] == doc["id"] and rows[1]["cpf"] is None
 
 
+@pytest.mark.parametrize("current", ["absent", None])
+def test_a_delete_without_current_is_a_delete(users: ChangeEventDecoder, current: str | None) -> None:
+    """The service sends a delete with `current` null or left out: metadata alone identifies it."""
+    doc = user_doc()
+    metadata = {
+        "operationType": "delete",
+        "lsn": 11,
+        "crts": 1761991300,
+        "id": doc["id"],
+        "partitionKey": {"id": doc["id"]},
+    }
+    delete: dict[str, object] = (
+        {"metadata": metadata} if current == "absent" else {"current": None, "metadata": metadata}
+    )
+    result = users.decode(raw(delete))
+    assert result.dead_letters.num_rows == 0
+    assert [(r["_op"], r["_lsn"], r["user_id"]) for r in result.events.to_pylist()] == [("delete", 11, doc["id"])]
+
+
 @pytest.mark.parametrize(
     ("body", "code"),
     [

@@ -1,0 +1,1 @@
+"""Cosmos DB change-feed source: feed ranges, pages, backfill snapshots."""

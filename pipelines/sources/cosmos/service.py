@@ -1,0 +1,198 @@
+"""`meshkit relay <product>` wired up: the product's Cosmos DB container, its leases and checkpoints,
+the configured bus, and the relay's lineage run and metrics.
+
+Where things live per profile: checkpoints and leases in the workspace (`file`) or Azure Blob
+(`blob`, Azurite in the emulators profile); the bus is the local log, a Kafka broker (Event Hubs'
+Kafka surface) or Event Hubs over AMQP, chosen by `bus`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import signal
+import socket
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+from typing import Literal
+
+from meshkit import __version__ as meshkit_version
+from meshkit.config import Settings
+from meshkit.contracts.model import SourceSpec
+from meshkit.errors import ConfigError, Location
+from meshkit.products.model import DataProduct
+from monitoring.lineage.emitter import LineageEmitter
+from monitoring.lineage.facets import DatasetFigures, Engine, RunFigures
+from monitoring.lineage.naming import DatasetName, cosmos_dataset
+from monitoring.lineage.run import LineageRun
+from monitoring.metrics.run import RunSummary
+from monitoring.metrics.store import MetricsStore
+from pipelines.checkpoints.leases import Lease, LeaseManager
+from pipelines.sources.cosmos import relay as relay_module
+from pipelines.sources.cosmos.feed import StartFrom
+from pipelines.sources.cosmos.relay import Relay, RelayOptions, RelayReport
+from pipelines.topics import bus_dataset, topic_of
+
+RELAY_STAGE = "relay"
+RELAY_OUTPUT = "bus"
+
+
+def default_owner() -> str:
+    """A lease owner name unique per process: host, pid and a random suffix."""
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+def cosmos_source(product: DataProduct) -> SourceSpec:
+    source = product.contract.source
+    if source is None or source.kind != "cosmosdb":
+        raise ConfigError(
+            f"{product.ref} has no Cosmos DB source server to relay",
+            location=Location(str(product.contract_path), field="servers"),
+            hint="Add a server with customProperties sourceKind: cosmosdb, container and partitionKeyPath.",
+        )
+    if not source.container:
+        raise ConfigError(
+            f"the Cosmos DB server of {product.ref} names no container",
+            location=Location(str(product.contract_path), field="servers[].customProperties.container"),
+            hint="Add `- property: container` with the container's name.",
+        )
+    return source
+
+
+def lease_manager(settings: Settings, product: DataProduct, owner: str | None = None) -> LeaseManager:
+    from pipelines.checkpoints.factory import open_store
+
+    store = open_store(settings, f"relay-{product.domain}.{product.name}")
+    return LeaseManager(store, "leases/", owner or default_owner(), settings.relay_lease_seconds)
+
+
+def relay_datasets(settings: Settings, product: DataProduct) -> tuple[dict[str, DatasetName], dict[str, DatasetName]]:
+    source = cosmos_source(product)
+    port = product.descriptor.inputPorts[0].name if product.descriptor.inputPorts else "source"
+    inputs = {port: cosmos_dataset(source.account or "account", source.database or "db", source.container or "c")}
+    return inputs, {RELAY_OUTPUT: bus_dataset(settings, topic_of(product))}
+
+
+def run_relay(
+    settings: Settings, product: DataProduct, options: RelayOptions, owner: str | None = None
+) -> tuple[RelayReport, RunSummary]:
+    """Run the relay until it is stopped, caught up (`until_caught_up`) or out of time."""
+    from pipelines.sources.cosmos.backfill import snapshot
+    from pipelines.sources.cosmos.feed import ChangeFeedReader, open_container
+    from pipelines.transports.factory import open_transport, transport_spec
+
+    source = cosmos_source(product)
+    if settings.profile == "local" and not settings.cosmos_endpoint:
+        raise ConfigError(
+            "the local profile has no Cosmos DB to relay from",
+            hint=f"Use `meshkit simulate {product.ref} --publish` for a simulated feed, or set cosmos_endpoint "
+            "(MESHKIT_COSMOS_ENDPOINT) and the emulators or cloud profile.",
+        )
+    container = open_container(settings, source)
+    all_versions = source.change_feed_mode.lower() == "allversionsanddeletes"
+    mode: Literal["LatestVersion", "AllVersionsAndDeletes"] = (
+        "AllVersionsAndDeletes" if all_versions else "LatestVersion"
+    )
+    options = _start_for_mode(options, mode, product)
+    path = source.partition_key_path or "/id"
+    reader = ChangeFeedReader(container, path, mode, max_items=min(settings.batch_size, 1000))
+    leases = lease_manager(settings, product, owner)
+    transport = open_transport(transport_spec(settings, topic_of(product)))
+    source_name = f"cosmosdb:{source.account}/{source.database or settings.cosmos_database}/{source.container}"
+    relay = Relay(
+        product=product.ref,
+        source=source_name,
+        reader=reader,
+        snapshot=lambda rng, continuation: snapshot(container, rng, path, continuation),
+        leases=leases,
+        transport=transport,
+        options=options,
+        lease_seconds=settings.relay_lease_seconds,
+    )
+    inputs, outputs = relay_datasets(settings, product)
+    emitter = LineageEmitter.from_settings(settings)
+    previous = _on_stop_signals(relay)
+    started = datetime.now(UTC)
+    try:
+        with LineageRun(
+            emitter, product, RELAY_STAGE, inputs=inputs, outputs=outputs,
+            engine=Engine("meshkit relay", meshkit_version, code=Path(relay_module.__file__)),
+        ) as lineage:  # fmt: skip
+            report = relay.run()
+            lineage.figures = RunFigures(
+                inputs={p: DatasetFigures(rows=report.items_read) for p in inputs},
+                outputs={RELAY_OUTPUT: DatasetFigures(rows=report.published, size_bytes=report.bytes_published)},
+            )
+    finally:
+        _restore_signals(previous)
+        transport.close()
+        emitter.close()
+    summary = relay_run_summary(product.ref, lineage.run_id, started, report)
+    MetricsStore(settings.metrics_path).record(summary)
+    return report, summary
+
+
+def _start_for_mode(
+    options: RelayOptions, mode: Literal["LatestVersion", "AllVersionsAndDeletes"], product: DataProduct
+) -> RelayOptions:
+    """All-versions-and-deletes feeds start only from now (or a checkpoint): the service keeps no history
+    to replay from the beginning or a point in time. `--backfill` brings the existing documents."""
+    if options.start is None:
+        start = StartFrom("now") if mode == "AllVersionsAndDeletes" else StartFrom("beginning")
+        return dataclasses.replace(options, start=start)
+    if mode == "AllVersionsAndDeletes" and options.start.kind != "now":
+        raise ConfigError(
+            f"{product.ref} reads the change feed in all-versions-and-deletes mode, which can start only from now",
+            location=Location(str(product.contract_path), field="servers[].customProperties.changeFeedMode"),
+            hint="Drop --start (it defaults to now in this mode) and add --backfill to publish the documents that "
+            "already exist; or read in latestVersion mode, which can start from the beginning or a time.",
+        )
+    return options
+
+
+def relay_run_summary(product: str, run_id: str, started: datetime, report: RelayReport) -> RunSummary:
+    lags = {rid: s.lag.lsn_lag for rid, s in sorted(report.ranges.items()) if s.lag and s.lag.lsn_lag is not None}
+    behind = [s.lag.seconds_behind for s in report.ranges.values() if s.lag and s.lag.seconds_behind is not None]
+    return RunSummary(
+        product=product,
+        run_id=run_id,
+        started_at=started.isoformat(),
+        ended_at=datetime.now(UTC).isoformat(),
+        status="completed",
+        events_in=report.items_read,
+        duplicates_dropped=0,
+        dead_letters=0,
+        rows_written={"bus": report.published},
+        duration_seconds=round(report.seconds, 3),
+        throughput_eps=round(report.items_read / report.seconds, 1) if report.seconds > 0 else None,
+        stage=RELAY_STAGE,
+        request_units=round(report.request_units, 2),
+        retries=report.retries,
+        lag_by_partition=lags,
+        max_source_lag_seconds=max(behind) if behind else None,
+        ownership_changes=report.ownership_changes,
+    )
+
+
+def lease_table(settings: Settings, product: DataProduct) -> list[Lease]:
+    """The leases of the product's relay as stored (owner, expiry, progress and lag per feed range)."""
+    return sorted(lease_manager(settings, product, owner="status-reader").all(), key=lambda lease: lease.range_id)
+
+
+def _on_stop_signals(relay: Relay) -> dict[int, object]:
+    def stop(_signum: int, _frame: FrameType | None) -> None:
+        relay.stop()
+
+    previous: dict[int, object] = {}
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(ValueError):  # not the main thread (tests drive the relay from threads)
+            previous[sig] = signal.signal(sig, stop)
+    return previous
+
+
+def _restore_signals(previous: dict[int, object]) -> None:
+    for sig, handler in previous.items():
+        signal.signal(sig, handler)  # type: ignore[arg-type]
