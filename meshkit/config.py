@@ -52,6 +52,19 @@ class Settings(BaseModel):
     blob_account_url: str | None = None  # https://<account>.blob.core.windows.net
     checkpoint_container: str = "meshkit-checkpoints"
     relay_lease_seconds: float = 30.0
+    # GCP landing: where the lake and the warehouse live (local folder + DuckDB, or gs:// + BigQuery)
+    lake_uri: str | None = None  # e.g. gs://  (buckets <lake_bucket_prefix>-<zone> under it); default: workspace/lake
+    warehouse: Literal["duckdb", "bigquery"] = "duckdb"
+    bigquery_location: str | None = None  # default: gcp_location
+    policy_tag_taxonomy: str | None = None  # projects/<p>/locations/<l>/taxonomies/<id>: tags per classification
+    # Dataflow (meshkit run --runner dataflow, meshkit infra): the scale-out engine in the cloud profile
+    dataflow_region: str | None = None  # default: gcp_location
+    dataflow_service_account: str | None = None
+    dataflow_subnetwork: str | None = None  # regions/<region>/subnetworks/<name> or a full URL
+    dataflow_max_workers: int = 10
+    dataflow_temp_location: str | None = None  # gs://...; default: gs://<lake_bucket_prefix>-dataflow/temp
+    dataflow_staging_location: str | None = None
+    dataflow_image: str | None = None  # the Flex Template's container image (Artifact Registry)
 
     @property
     def lineage_job_namespace(self) -> str:
