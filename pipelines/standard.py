@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import apache_beam as beam
+from apache_beam.transforms.window import FixedWindows
 
 from pipelines.sinks.stages import WriteChanges, WriteDeadLetters, WriteDuplicates, WriteRawZone
 from pipelines.transforms.stages import (
@@ -17,15 +18,32 @@ from pipelines.transforms.stages import (
 )
 
 SourceFactory = Callable[[], beam.PTransform]
+CommitFactory = Callable[[list[beam.PCollection]], beam.PTransform]
 
 
-def build_change_feed_pipeline(p: beam.Pipeline, ctx: StageContext, source: beam.PTransform) -> None:
-    """read -> raw zone -> decode/validate (DLQ) -> order/dedupe -> mask -> domain transform -> sinks."""
-    raw = p | "Read" >> source | "RawZone" >> WriteRawZone(ctx)
+def build_change_feed_pipeline(
+    p: beam.Pipeline,
+    ctx: StageContext,
+    source: beam.PTransform,
+    *,
+    window_seconds: float | None = None,
+    commit: CommitFactory | None = None,
+) -> None:
+    """read -> raw zone -> decode/validate (DLQ) -> order/dedupe -> mask -> domain transform -> sinks.
+
+    Streaming runs pass `window_seconds` (events are grouped per key within fixed windows of enqueue
+    time) and `commit`, which receives the raw events and every sink's output and commits the bus
+    offsets of a window once all of them have written it."""
+    read = p | "Read" >> source
+    if window_seconds is not None:
+        read = read | "Window" >> beam.WindowInto(FixedWindows(window_seconds))
+    raw = read | "RawZone" >> WriteRawZone(ctx)
     decoded = raw | "DecodeAndValidate" >> DecodeAndValidate(ctx)
     ordered = decoded.events | "OrderAndDeduplicate" >> OrderAndDeduplicate(ctx.shards)
     masked = ordered.events | "MaskAndTransform" >> MaskAndTransform(ctx)
-    _ = masked.events | "WriteChanges" >> WriteChanges(ctx)
+    changes = masked.events | "WriteChanges" >> WriteChanges(ctx)
     dead = (decoded[DEAD], masked[DEAD]) | "AllDeadLetters" >> beam.Flatten()
-    _ = dead | "WriteDeadLetters" >> WriteDeadLetters(ctx)
-    _ = ordered[DUPLICATES] | "WriteDuplicates" >> WriteDuplicates(ctx)
+    dead_written = dead | "WriteDeadLetters" >> WriteDeadLetters(ctx)
+    duplicates_written = ordered[DUPLICATES] | "WriteDuplicates" >> WriteDuplicates(ctx)
+    if commit is not None:
+        _ = raw | "CommitOffsets" >> commit([changes, dead_written, duplicates_written])

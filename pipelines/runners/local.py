@@ -49,6 +49,16 @@ CONSUMER_GROUP = "meshkit-pipeline"
 STAGE = "pipeline"
 
 
+@dataclass(frozen=True)
+class Streaming:
+    """An unbounded run: windows of `window_seconds` of enqueue time; stop after `idle_stop_seconds`
+    without new events (None: run until stopped); poll the bus every `poll_seconds` when idle."""
+
+    window_seconds: float = 10.0
+    idle_stop_seconds: float | None = None
+    poll_seconds: float = 1.0
+
+
 def local_runner() -> PipelineRunner:
     """Beam's in-process FnApiRunner. Named explicitly: Beam's `DirectRunner` first tries to download
     the Prism runner binary from the internet, which would make local runs depend on the network."""
@@ -117,8 +127,11 @@ def run_product(
     runner: str = "DirectRunner",
     parent: Parent | None = None,
     heartbeat_seconds: float = DEFAULT_HEARTBEAT_SECONDS,
+    streaming: Streaming | None = None,
 ) -> RunSummary:
-    """Run the product once over everything available (bounded) and return what it did.
+    """Run the product once over everything available (bounded) and return what it did; with
+    `streaming`, read the bus unbounded (windows of enqueue time, offsets committed per window after
+    the sinks wrote it) until it has been idle for `streaming.idle_stop_seconds` (None: until stopped).
 
     `parent` is the (job name, run id) of the run that fed this one (the relay); lineage RUNNING
     events follow every `heartbeat_seconds` while the run lasts.
@@ -160,7 +173,7 @@ def run_product(
             engine=engine, heartbeat_seconds=heartbeat_seconds,
         ) as lineage:  # fmt: skip
             try:
-                result, bus, end_offsets = _execute(settings, product, ctx, beam_runner, refined, from_file)
+                result, bus, end_offsets = _execute(settings, product, ctx, beam_runner, refined, from_file, streaming)
             except MeshkitError as exc:
                 _record_failure(settings, product, run_id, started, clock, plan, exc.reason)
                 raise
@@ -231,6 +244,7 @@ def _execute(
     runner: str | PipelineRunner,
     refined: bool,
     from_file: Path | None,
+    streaming: Streaming | None = None,
 ) -> tuple[PipelineResult, EventTransport | None, dict[int, int]]:
     import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions
@@ -244,6 +258,20 @@ def _execute(
     if refined:
         inputs = {port.name: port.product for port in product.descriptor.inputPorts if port.product}
         build_refined_pipeline(p, ctx, inputs)
+    elif streaming is not None and from_file is None:
+        from pipelines.runners.commit import CommitAfterSinks
+        from pipelines.sources.streaming import StreamFromBus
+        from pipelines.transports.factory import transport_spec
+
+        spec = transport_spec(settings, topic_of(product))
+        stream: beam.PTransform = StreamFromBus(
+            spec, CONSUMER_GROUP, settings.batch_size, poll_seconds=streaming.poll_seconds,
+            idle_stop_seconds=streaming.idle_stop_seconds,
+        )  # fmt: skip
+        build_change_feed_pipeline(
+            p, ctx, stream, window_seconds=streaming.window_seconds,
+            commit=lambda written: CommitAfterSinks(spec, CONSUMER_GROUP, written),
+        )  # fmt: skip
     else:
         source, bus, end_offsets = _source(settings, product, from_file)
         build_change_feed_pipeline(p, ctx, source)

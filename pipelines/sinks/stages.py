@@ -9,7 +9,7 @@ import apache_beam as beam
 import pyarrow as pa
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
-from apache_beam.transforms.window import GlobalWindow
+from apache_beam.transforms.window import BoundedWindow, GlobalWindow
 from apache_beam.utils.timestamp import MIN_TIMESTAMP
 from apache_beam.utils.windowed_value import WindowedValue
 
@@ -123,22 +123,28 @@ class _BundledAudit(beam.DoFn):
         self.tables = tables_of(self.ctx)
 
     def start_bundle(self) -> None:
-        self.pending: list[pa.RecordBatch | pa.Table] = []
+        self.pending: dict[BoundedWindow, list[pa.RecordBatch | pa.Table]] = {}
 
-    def process(self, rows: pa.RecordBatch | pa.Table) -> Iterator[int]:
+    def process(
+        self,
+        rows: pa.RecordBatch | pa.Table,
+        window: BoundedWindow = beam.DoFn.WindowParam,  # type: ignore[assignment]
+    ) -> Iterator[int]:
         if rows.num_rows:
-            self.pending.append(rows)
+            self.pending.setdefault(window, []).append(rows)
         return iter(())
 
     def finish_bundle(self) -> Iterator[WindowedValue]:
-        if not self.pending:
-            return
-        table = pa.Table.from_batches(
-            [b for p in self.pending for b in (p.to_batches() if isinstance(p, pa.Table) else [p])]
-        )
-        self.pending = []
-        self.write(table)
-        yield WindowedValue(table.num_rows, MIN_TIMESTAMP, (GlobalWindow(),))
+        """One write per window of the bundle; the row count goes out in that window, so a streaming
+        run's offset commit (which waits for every sink of a window) waits for these writes too."""
+        pending, self.pending = self.pending, {}
+        for window, parts in pending.items():
+            table = pa.Table.from_batches(
+                [b for p in parts for b in (p.to_batches() if isinstance(p, pa.Table) else [p])]
+            )
+            self.write(table)
+            at = MIN_TIMESTAMP if isinstance(window, GlobalWindow) else window.max_timestamp()
+            yield WindowedValue(table.num_rows, at, (window,))
 
     def write(self, table: pa.Table) -> None:
         raise NotImplementedError
