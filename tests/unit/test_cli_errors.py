@@ -187,3 +187,39 @@ def test_failing_beam_step_with_debug_shows_the_tracebacks(failing_mesh):
     assert done.returncode == 1
     assert "Traceback" in done.stderr
     assert "apache_beam.runners.common" in done.stderr  # Beam's own report of the failing DoFn
+
+
+def test_relay_on_the_local_profile_says_what_to_use_instead(ws):
+    assert_error(
+        meshkit("relay", "customers/users", workspace=ws), "local profile", "meshkit simulate", "cosmos_endpoint"
+    )
+
+
+def test_relay_of_a_product_without_a_cosmos_source(ws):
+    assert_error(meshkit("relay", "risk/customer-exposure", workspace=ws), "no Cosmos DB source", "sourceKind")
+
+
+def test_relay_start_the_all_versions_mode_cannot_honour(ws):
+    env = {"MESHKIT_PROFILE": "emulators", "MESHKIT_COSMOS_ENDPOINT": "http://127.0.0.1:9/"}
+    env |= {"MESHKIT_COSMOS_KEY": "bm90LWEtcmVhbC1rZXk="}
+    outcome = meshkit("relay", "customers/users", "--start", "beginning", workspace=ws, env=env)
+    assert_error(outcome, "all-versions-and-deletes", "changeFeedMode", "--backfill")
+
+
+def test_relay_with_a_malformed_start(ws):
+    assert_error(meshkit("relay", "payments/transactions", "--start", "yesterday", workspace=ws), "'yesterday'", "now")
+
+
+def test_cloud_profile_refuses_an_emulator_connection_string(ws):
+    env = {"MESHKIT_PROFILE": "cloud", "MESHKIT_COSMOS_ENDPOINT": "https://acct.documents.azure.com:443/"}
+    env |= {"MESHKIT_COSMOS_KEY": "bm90LWEtcmVhbC1rZXk="}
+    err = assert_error(meshkit("relay", "payments/transactions", workspace=ws, env=env), "MESHKIT_COSMOS_KEY", "cloud")
+    assert "bm90LWEtcmVhbC1rZXk=" not in err
+
+
+def test_relay_against_an_unreachable_account(ws):
+    env = {"MESHKIT_PROFILE": "emulators", "MESHKIT_COSMOS_ENDPOINT": "http://127.0.0.1:9/"}
+    env |= {"MESHKIT_COSMOS_KEY": "bm90LWEtcmVhbC1rZXk="}
+    assert_error(
+        meshkit("relay", "payments/transactions", workspace=ws, env=env), "http://127.0.0.1:9/", "cosmos_endpoint"
+    )

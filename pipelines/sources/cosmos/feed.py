@@ -315,7 +315,11 @@ class _sdk_errors:  # noqa: N801 - used as a `with` block, reads like a statemen
                 hint="Check the endpoint, database, container and the identity's data-plane role.",
             ) from exc
         if isinstance(exc, ServiceRequestError | ServiceResponseError | ConnectionError | TimeoutError):
-            raise TransientError(f"could not {self.doing}: connection failed ({type(exc).__name__})") from exc
+            raise TransientError(
+                f"could not {self.doing}: connection failed ({type(exc).__name__})",
+                hint="Check `cosmos_endpoint` (MESHKIT_COSMOS_ENDPOINT) and the network path to the account; "
+                "the relay keeps its checkpoints, so restarting it later loses nothing.",
+            ) from exc
         if isinstance(exc, ValueError):  # the SDK's verdict on a continuation it cannot use
             raise TerminalError(
                 f"could not {self.doing}: the saved continuation is not usable here ({_first_line(str(exc))})",
@@ -331,8 +335,6 @@ def _first_line(text: str | None) -> str:
 
 def open_container(settings: Settings, source: SourceSpec) -> ContainerProxy:
     """The product's source container: an emulator key when `MESHKIT_COSMOS_KEY` is set, else Azure AD."""
-    from azure.cosmos import CosmosClient
-
     from meshkit.secrets import COSMOS_KEY_ENV, emulator_secret
 
     if not settings.cosmos_endpoint:
@@ -358,8 +360,16 @@ def open_container(settings: Settings, source: SourceSpec) -> ContainerProxy:
     local = (
         key is not None and re.match(r"^https?://(localhost|127\.0\.0\.1)[:/]", settings.cosmos_endpoint) is not None
     )
-    client = CosmosClient(
-        settings.cosmos_endpoint,
+    with _sdk_errors(f"connect to the Cosmos DB account at {settings.cosmos_endpoint}"):
+        client = _client(settings.cosmos_endpoint, credential, local)
+    return client.get_database_client(database).get_container_client(source.container)
+
+
+def _client(endpoint: str, credential: Any, local: bool) -> Any:
+    from azure.cosmos import CosmosClient
+
+    return CosmosClient(
+        endpoint,
         credential=credential,
         # 429s: the SDK honours the service's retry-after. Its change-feed fetcher nests one retry loop in
         # another, so 5 retries / 15 s of waiting per loop means up to 36 attempts (~90 s) before the
@@ -373,4 +383,3 @@ def open_container(settings: Settings, source: SourceSpec) -> ContainerProxy:
         enable_endpoint_discovery=not local,
         connection_verify=not local,
     )
-    return client.get_database_client(database).get_container_client(source.container)

@@ -24,6 +24,7 @@ from meshkit.config import Settings
 from meshkit.contracts.model import SourceSpec
 from meshkit.errors import ConfigError, Location
 from meshkit.products.model import DataProduct
+from monitoring.cloud.publish import publish_run_metrics
 from monitoring.lineage.emitter import LineageEmitter
 from monitoring.lineage.facets import DatasetFigures, Engine, RunFigures
 from monitoring.lineage.naming import DatasetName, cosmos_dataset
@@ -91,12 +92,12 @@ def run_relay(
             hint=f"Use `meshkit simulate {product.ref} --publish` for a simulated feed, or set cosmos_endpoint "
             "(MESHKIT_COSMOS_ENDPOINT) and the emulators or cloud profile.",
         )
-    container = open_container(settings, source)
     all_versions = source.change_feed_mode.lower() == "allversionsanddeletes"
     mode: Literal["LatestVersion", "AllVersionsAndDeletes"] = (
         "AllVersionsAndDeletes" if all_versions else "LatestVersion"
     )
     options = _start_for_mode(options, mode, product)
+    container = open_container(settings, source)
     path = source.partition_key_path or "/id"
     reader = ChangeFeedReader(container, path, mode, max_items=min(settings.batch_size, 1000))
     leases = lease_manager(settings, product, owner)
@@ -132,6 +133,7 @@ def run_relay(
         emitter.close()
     summary = relay_run_summary(product.ref, lineage.run_id, started, report)
     MetricsStore(settings.metrics_path).record(summary)
+    publish_run_metrics(settings, summary)  # Cloud Monitoring on the cloud profile
     return report, summary
 
 
