@@ -1,9 +1,12 @@
-"""Change events on the bus and in Arrow: the raw record schema and the Cosmos DB envelope decoding.
+"""Change events on the bus and in Arrow: the raw record schema and the one envelope-decoding seam.
 
-A change-feed item arrives in one of two Cosmos DB formats:
-- latest version: the document itself with system properties `_lsn`, `_ts`, `_etag`, `_rid`;
-- all versions and deletes: `{"current": {...}, "previous": {...}?, "metadata": {"operationType",
-  "lsn", "crts", "id", "partitionKey", ...}}`, where a delete carries only metadata.
+A change event arrives in one of three envelopes, and everything after `parse_envelope` (ordering by
+LSN, de-duplication, masking, the MERGE) is the same code for all of them:
+- Cosmos DB, latest version: the document itself with system properties `_lsn`, `_ts`, `_etag`, `_rid`;
+- Cosmos DB, all versions and deletes: `{"current": {...}, "previous": {...}?, "metadata":
+  {"operationType", "lsn", "crts", "id", "partitionKey", ...}}`, where a delete carries only metadata;
+- Debezium (relational CDC, e.g. PostgreSQL logical replication): `{"before", "after", "op": c|u|d|r,
+  "source": {"lsn", "ts_ms", ...}}`; `r` is a snapshot read, handled as an upsert.
 """
 
 from __future__ import annotations
@@ -92,10 +95,34 @@ def _as_seconds(value: Any) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
+DEBEZIUM_OPERATIONS = {"c": "create", "u": "update", "d": "delete", "r": "upsert"}
+
+
+def _debezium(item: dict[str, Any], source: dict[str, Any]) -> ChangeEnvelope:
+    op = item.get("op")
+    if op not in DEBEZIUM_OPERATIONS:
+        raise EnvelopeError("unknown-operation", f"op {op!r} is not one of c, u, d, r")
+    image = item.get("before") if op == "d" else item.get("after")
+    if not isinstance(image, dict):
+        side = "before" if op == "d" else "after"
+        raise EnvelopeError("not-an-object", f"`{side}` of a Debezium {op!r} event must be a JSON object")
+    ts_ms = source.get("ts_ms")
+    return ChangeEnvelope(
+        operation=DEBEZIUM_OPERATIONS[op],
+        lsn=_as_int(source.get("lsn"), "source.lsn"),
+        source_ts_seconds=ts_ms / 1000 if isinstance(ts_ms, int | float) and not isinstance(ts_ms, bool) else None,
+        document=image,
+        metadata={},
+    )
+
+
 def parse_envelope(item: Any) -> ChangeEnvelope:
-    """Recognise either Cosmos DB change-feed format; raise `EnvelopeError` with a reason otherwise."""
+    """Recognise a Cosmos DB change-feed item or a Debezium event; raise `EnvelopeError` with a reason otherwise."""
     if not isinstance(item, dict):
         raise EnvelopeError("not-an-object", f"a change-feed item must be a JSON object, got {type(item).__name__}")
+    source = item.get("source")
+    if isinstance(source, dict) and "op" in item and ("after" in item or "before" in item):
+        return _debezium(item, source)
     metadata = item.get("metadata")
     # all versions and deletes: a delete has no (or a null) `current`, only metadata with its id and key
     if isinstance(metadata, dict) and ("current" in item or "operationType" in metadata):
@@ -124,7 +151,10 @@ def parse_envelope(item: Any) -> ChangeEnvelope:
 
 
 def delete_key_source(envelope: ChangeEnvelope, field: str) -> Any:
-    """A delete carries the document id and partition key in metadata only."""
+    """A Cosmos DB delete carries the document id and partition key in metadata only; a Debezium delete
+    carries the key columns in `before`."""
+    if field in envelope.document:
+        return envelope.document[field]
     if field == "id":
         return envelope.metadata.get("id")
     partition_key = envelope.metadata.get("partitionKey")

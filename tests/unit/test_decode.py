@@ -164,3 +164,39 @@ def test_a_trailing_newline_does_not_slip_through(users: ChangeEventDecoder, fie
     doc = user_doc()
     result = users.decode(raw(user_doc(**{field: doc[field] + "\n"})))
     assert result.events.num_rows == 0 and result.dead_letters.num_rows == 1
+
+
+def debezium(op: str, lsn: int, before: dict | None, after: dict | None) -> dict:
+    source = {"connector": "postgresql", "db": "app", "schema": "public", "table": "users", "lsn": lsn}
+    return {"before": before, "after": after, "op": op, "source": {**source, "ts_ms": 1761991300123}, "ts_ms": 1}
+
+
+def test_debezium_events_go_through_the_same_seam(users: ChangeEventDecoder) -> None:
+    """PostgreSQL CDC in a Debezium envelope: c/u/r carry `after`, d carries the key in `before`."""
+    row = {k: v for k, v in user_doc(credit_limit="2500.50").items() if not k.startswith("_")}
+    events = [
+        debezium("r", 100, None, row),
+        debezium("u", 140, None, {**row, "kyc_status": "rejected"}),
+        debezium("d", 180, {"id": row["id"]}, None),
+        debezium("c", 200, None, {**row, "id": "1f0b1c2d-3e4f-4a5b-8c6d-7e8f9a0b1c2d"}),
+    ]
+    result = users.decode(raw(*events))
+    assert result.dead_letters.num_rows == 0
+    rows = result.events.to_pylist()
+    assert [(r["_op"], r["_lsn"]) for r in rows] == [("upsert", 100), ("update", 140), ("delete", 180), ("create", 200)]
+    assert rows[0]["credit_limit"] == Decimal("2500.50") and rows[1]["kyc_status"] == "rejected"
+    assert rows[2]["user_id"] == row["id"] and rows[2]["cpf"] is None
+    assert rows[0]["_source_ts"] == datetime(2025, 11, 1, 10, 1, 40, 123000, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("event", "code"),
+    [
+        ({"before": None, "after": {"id": "x"}, "op": "x", "source": {"lsn": 1}}, "unknown-operation"),
+        ({"before": None, "after": None, "op": "c", "source": {"lsn": 1}}, "not-an-object"),
+        ({"before": None, "after": {"id": "x"}, "op": "c", "source": {}}, "missing-lsn"),
+    ],
+)
+def test_malformed_debezium_events_are_dead_lettered(users: ChangeEventDecoder, event: dict, code: str) -> None:
+    result = users.decode(raw(event))
+    assert result.dead_letters.column("reason_code").to_pylist() == [code]
