@@ -18,6 +18,7 @@ demo: $(STAMP)
 
 test: $(STAMP) lint
 	scripts/install-emulators.sh
+	scripts/install-gcp-emulators.sh
 	scripts/install-checkov.sh
 	MESHKIT_REQUIRE_EMULATORS=$${MESHKIT_REQUIRE_EMULATORS:-0} $(BIN)/python -m pytest -q
 
@@ -41,6 +42,7 @@ bench: $(STAMP)
 
 emulators: $(STAMP)
 	scripts/install-emulators.sh
+	scripts/install-gcp-emulators.sh
 	scripts/install-checkov.sh
 
 clean:

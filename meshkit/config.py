@@ -45,6 +45,11 @@ class Settings(BaseModel):
     kafka_bootstrap: str | None = None  # host:port; Event Hubs: <namespace>.servicebus.windows.net:9093
     kafka_security: Literal["plaintext", "eventhubs"] = "plaintext"  # eventhubs = SASL_SSL as Event Hubs needs
     eventhubs_namespace: str | None = None  # fully qualified: <namespace>.servicebus.windows.net
+    # what change events look like on the bus: JSON, or Avro with the schema id in each event (docs/avro.md)
+    bus_format: Literal["json", "avro"] = "json"
+    # the schema registry for bus_format avro: a Confluent REST URL (Kafka surface), or an Azure Schema
+    # Registry group https://<namespace>.servicebus.windows.net/$schemagroups/<group>; default: local files
+    registry_url: str | None = None
     # the relay: Cosmos DB account, where continuation tokens and leases live, lease length
     cosmos_endpoint: str | None = None  # https://<account>.documents.azure.com:443/
     cosmos_database: str | None = None
@@ -52,6 +57,8 @@ class Settings(BaseModel):
     blob_account_url: str | None = None  # https://<account>.blob.core.windows.net
     checkpoint_container: str = "meshkit-checkpoints"
     relay_lease_seconds: float = 30.0
+    # PostgreSQL CDC: WAL the relay's replication slot may hold back before the relay warns (1 GiB)
+    postgres_max_slot_lag_bytes: int = 1 << 30
     # GCP landing: where the lake and the warehouse live (local folder + DuckDB, or gs:// + BigQuery)
     lake_uri: str | None = None  # e.g. gs://  (buckets <lake_bucket_prefix>-<zone> under it); default: workspace/lake
     warehouse: Literal["duckdb", "bigquery"] = "duckdb"

@@ -48,6 +48,11 @@ def masking_key(settings: Settings) -> bytes:
 EVENTHUBS_CONNECTION_STRING_ENV = "MESHKIT_EVENTHUBS_CONNECTION_STRING"
 STORAGE_CONNECTION_STRING_ENV = "MESHKIT_STORAGE_CONNECTION_STRING"
 COSMOS_KEY_ENV = "MESHKIT_COSMOS_KEY"
+# PostgreSQL CDC: the replication role's credentials, or a whole libpq DSN (host/port/dbname in it win
+# over the contract's server); read when the relay connects, never logged.
+POSTGRES_USER_ENV = "MESHKIT_POSTGRES_USER"
+POSTGRES_PASSWORD_ENV = "MESHKIT_POSTGRES_PASSWORD"  # noqa: S105 - the variable's name, not a secret
+POSTGRES_DSN_ENV = "MESHKIT_POSTGRES_DSN"
 
 
 def emulator_secret(settings: Settings, env: str, what: str) -> str | None:

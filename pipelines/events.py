@@ -24,6 +24,8 @@ RAW_SCHEMA = pa.schema(
         pa.field("enqueued_ms", pa.int64(), nullable=False),
         pa.field("partition_key", pa.string()),
         pa.field("body", pa.binary(), nullable=False),
+        # the bus's content type when it says one (`contentType` property: Avro on Event Hubs needs it)
+        pa.field("content_type", pa.string()),
     ]
 )
 
@@ -34,6 +36,7 @@ def raw_batch(
     offsets: list[int] | None = None,
     enqueued_ms: list[int] | None = None,
     keys: list[str | None] | None = None,
+    content_types: list[str | None] | None = None,
 ) -> pa.RecordBatch:
     """A raw batch of one partition; offsets default to 0..n-1 (a file replay)."""
     n = len(bodies)
@@ -44,6 +47,7 @@ def raw_batch(
             pa.array(enqueued_ms if enqueued_ms is not None else [0] * n, pa.int64()),
             pa.array(keys if keys is not None else [None] * n, pa.string()),
             pa.array(bodies, pa.binary()),
+            pa.array(content_types if content_types is not None else [None] * n, pa.string()),
         ],
         schema=RAW_SCHEMA,
     )

@@ -7,7 +7,7 @@ compares a count with the rule's bound. SQL and custom rules are left to the con
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +15,7 @@ from meshkit.config import Settings
 from meshkit.contracts.model import Contract
 from meshkit.products.model import DataProduct
 from monitoring.lineage.facets import CheckResult
+from pipelines.sinks.factory import warehouse_for
 from pipelines.sinks.warehouse import DuckDBWarehouse, WarehouseTables
 
 if TYPE_CHECKING:
@@ -93,13 +94,14 @@ def judge(rule: QualityRule, measured: int, rows: int) -> CheckResult:
 def measure_table(settings: Settings, product: DataProduct, kind: str) -> TableMeasure:
     """Rows, nulls per contract column and each rule's metric on one of the product's tables, in one
     query (valid values are bound parameters); zeros when the table does not exist yet."""
-    contract, warehouse = product.contract, DuckDBWarehouse(settings.warehouse_path)
+    contract, warehouse = product.contract, warehouse_for(settings)
     tables = WarehouseTables.of(product.domain, contract.table_name)
     columns = [c.name for c in contract.columns]
     rules = [r for r in quality_rules(contract) if r.metric != "invalidValues" or r.valid_values]
     if not warehouse.exists(tables, kind):
         return TableMeasure(0, dict.fromkeys(columns, 0), {r.name: 0 for r in rules})
-    quoted = {c: '"' + c.replace('"', '""') + '"' for c in {*columns, *(c for r in rules for c in r.columns)}}
+    sql = _BIGQUERY if settings.warehouse == "bigquery" else _DUCKDB
+    quoted = {c: sql.quote(c) for c in {*columns, *(c for r in rules for c in r.columns)}}
     exprs = ["count(*)", *(f"count(*) - count({quoted[c]})" for c in columns)]
     params: list[str] = []
     for rule in rules:
@@ -110,13 +112,43 @@ def measure_table(settings: Settings, product: DataProduct, kind: str) -> TableM
             exprs.append(f"count(*) - count({cols[0]})")
         elif rule.metric == "invalidValues":
             marks = ", ".join("?" * len(rule.valid_values or ()))
-            exprs.append(f"count(*) FILTER (WHERE {cols[0]} IS NOT NULL AND {cols[0]}::VARCHAR NOT IN ({marks}))")
+            exprs.append(f"countif({cols[0]} IS NOT NULL AND CAST({cols[0]} AS {sql.text}) NOT IN ({marks}))")
             params += [str(v) for v in rule.valid_values or ()]
         else:  # duplicateValues: rows beyond the first of each distinct non-null value
-            key = cols[0] if len(cols) == 1 else f"({', '.join(cols)})"
+            key = cols[0] if len(cols) == 1 else sql.row(cols)
             exprs.append(f"count({key}) - count(DISTINCT {key})")
-    with warehouse.connect() as con:
-        row = con.execute(f"SELECT {', '.join(exprs)} FROM {tables.name(kind)}", params).fetchone()
+    query = f"SELECT {', '.join(exprs)} FROM {sql.table(warehouse, tables, kind)}"
+    if isinstance(warehouse, DuckDBWarehouse):
+        with warehouse.connect() as con:
+            row: Sequence[Any] | None = con.execute(query, params).fetchone()
+    else:
+        row = warehouse.query_row(query, params)
     values = [int(v or 0) for v in row or [0] * len(exprs)]
     nulls = dict(zip(columns, values[1 : 1 + len(columns)], strict=True))
     return TableMeasure(values[0], nulls, {r.name: v for r, v in zip(rules, values[1 + len(columns) :], strict=True)})
+
+
+@dataclass(frozen=True)
+class _Dialect:
+    """The few spellings in which DuckDB's SQL and GoogleSQL differ for these measures (both accept
+    `countif` and positional `?` parameters)."""
+
+    quote: Callable[[str], str]
+    text: str
+    row: Callable[[list[str]], str]
+    table: Callable[[Any, WarehouseTables, str], str]
+
+
+_DUCKDB = _Dialect(
+    quote=lambda c: '"' + c.replace('"', '""') + '"',
+    text="VARCHAR",
+    row=lambda cols: f"({', '.join(cols)})",
+    table=lambda wh, t, kind: t.name(kind),
+)
+_BIGQUERY = _Dialect(
+    quote=lambda c: f"`{c}`",
+    text="STRING",
+    # GoogleSQL cannot count DISTINCT structs: compare their JSON text (a null column still counts)
+    row=lambda cols: f"TO_JSON_STRING(STRUCT({', '.join(cols)}))",
+    table=lambda wh, t, kind: wh.name(t, kind),
+)

@@ -16,9 +16,10 @@ from meshkit.contracts.model import Contract
 from meshkit.contracts.types import arrow_type
 from meshkit.products.discovery import find_product
 from pipelines.product import RefinedPipeline, load_pipeline
+from pipelines.sinks.factory import warehouse_for
 from pipelines.sinks.lake import write_dead_letters, write_parquet
 from pipelines.sinks.stages import layout_of, tables_of
-from pipelines.sinks.warehouse import DuckDBWarehouse, WarehouseTables
+from pipelines.sinks.warehouse import WarehouseTables
 from pipelines.transforms.decode import dead_letter_batch
 from pipelines.transforms.stages import NAMESPACE, StageContext
 
@@ -77,7 +78,7 @@ class _BuildSnapshot(beam.DoFn):
         pipeline = load_pipeline(Path(self.ctx.pipeline_path))
         if not isinstance(pipeline, RefinedPipeline):
             raise TypeError("a refined product's pipeline.py must define RefinedPipeline")
-        warehouse = DuckDBWarehouse(settings.warehouse_path)
+        warehouse = warehouse_for(settings)
         tables: dict[str, pa.Table] = {}
         for port, ref in self.inputs.items():
             upstream = find_product(settings.domains_dir, ref)

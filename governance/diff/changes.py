@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from governance.diff.avro import avro_changes
 from governance.diff.columns import column_changes
 from governance.diff.model import DOCS_ONLY_CODES, Change, ChangeKind, worst
 from meshkit.contracts.model import Contract, custom_properties
@@ -71,6 +72,7 @@ def classify(old: Contract, new: Contract) -> list[Change]:
     changes += _sla_changes(old, new)
     changes += _server_changes(old, new)
     changes += _description_changes(old, new)
+    changes += avro_changes(old, new, covered=changes)
     return changes
 
 

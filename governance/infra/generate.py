@@ -9,6 +9,7 @@ from pathlib import Path
 from governance.iam.grants import DEFAULT_GRACE_DAYS
 from governance.iam.model import ProductAccess
 from governance.iam.plan import product_access
+from governance.infra.dataflow import flex_template
 from governance.infra.stack import product_stack
 from meshkit.config import Settings
 from meshkit.products.discovery import find_product
@@ -32,6 +33,12 @@ def default_out(settings: Settings, access: ProductAccess) -> Path:
     return settings.build_dir / r.domain / r.name / "terraform"
 
 
+def template_out(settings: Settings, access: ProductAccess) -> Path:
+    """build/<domain>/<product>/dataflow: the Flex Template spec and the image's Dockerfile."""
+    r = access.resources
+    return settings.build_dir / r.domain / r.name / "dataflow"
+
+
 def generate_stack(
     settings: Settings,
     ref: str,
@@ -40,7 +47,8 @@ def generate_stack(
     out: Path | None = None,
     grace_days: int = DEFAULT_GRACE_DAYS,
 ) -> GeneratedStack:
-    """Write the product's stack (default build/<domain>/<product>/terraform) and return what was written."""
+    """Write the product's stack (default build/<domain>/<product>/terraform) and its Flex Template
+    (build/<domain>/<product>/dataflow), and return what was written."""
     access = access_plan(settings, ref, today=today, grace_days=grace_days)
     target = out or default_out(settings, access)
     stack = product_stack(
@@ -50,4 +58,6 @@ def generate_stack(
         today=today.isoformat(),
         grace_days=grace_days,
     )
-    return GeneratedStack(access, target, tuple(stack.write(target)))
+    template = flex_template(settings, access.grants.product, access.resources.project)
+    written = [*stack.write(target), *template.write(template_out(settings, access))]
+    return GeneratedStack(access, target, tuple(written))

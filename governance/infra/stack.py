@@ -14,6 +14,7 @@ from typing import Any
 from governance.iam.azure import COSMOS_DATA_READER
 from governance.iam.model import Binding, ProductAccess
 from governance.iam.resources import ProductResources
+from governance.infra.dataflow import dataflow_context
 from governance.infra.hcl import Commented, Expr, block
 from meshkit.contracts.model import Contract
 from meshkit.errors import ContractError
@@ -21,7 +22,7 @@ from meshkit.products.model import ACCESS_FILE, CONTRACT_FILE
 from meshkit.templating import report_environment
 
 TEMPLATES = Path(__file__).parent / "templates"
-STACK_FILES = ("main.tf", "variables.tf", "versions.tf")
+STACK_FILES = ("main.tf", "variables.tf", "versions.tf", "dataflow.tf")
 
 
 @dataclass(frozen=True)
@@ -128,7 +129,6 @@ def _gcp_module(access: ProductAccess, contract: Contract, source: str) -> str:
             ),
         ),
         ("pipeline_service_account", writer),
-        ("dataflow_template_gcs_path", Expr("var.dataflow_template_gcs_path")),
         ("region", Expr("var.region")),
         ("notification_channels", Expr("var.notification_channels")),
     ]
@@ -203,6 +203,8 @@ def product_stack(
     source = modules_source or _modules_source(out, modules_dir)
     azure_module = _azure_module(access, source)
     env = report_environment(TEMPLATES)
+    # the Dataflow launch (dataflow.tf): streaming job or scheduled micro-batch, from dataproduct.yaml
+    dataflow = dataflow_context(access, _writer_account(access))
     context = {
         "ref": product.ref,
         "contract_file": f"domains/{product.ref}/{CONTRACT_FILE}",
@@ -219,6 +221,8 @@ def product_stack(
         "project": access.resources.project,
         "classification": access.resources.classification,
         "cmek": access.resources.needs_cmek,
+        "dataflow": dataflow,
     }
-    files = {name: env.get_template(f"{name}.j2").render(**context) for name in STACK_FILES}
+    files = {name: env.get_template(f"{name}.j2").render(**context) for name in STACK_FILES if name != "dataflow.tf"}
+    files["dataflow.tf"] = env.get_template("dataflow.tf.j2").render(**dataflow)
     return Stack(product.ref, files)

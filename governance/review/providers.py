@@ -21,6 +21,7 @@ PROVIDERS: tuple[str, ...] = (
     "governance.diff.section",
     "governance.cost.section",
     "governance.review.access_section",
+    "governance.review.testing_section",
 )
 
 

@@ -257,6 +257,15 @@ def _role_checks(contract: Contract, check: ContractCheck) -> Iterator[Check]:
 
 
 def _source_server_checks(contract: Contract, check: ContractCheck) -> Iterator[Check]:
+    chosen = custom_properties(contract.odcs.customProperties).get("sourceServer")
+    if chosen is not None and str(chosen) not in contract.sources:
+        yield check(
+            "source-server",
+            f"sourceServer {chosen!r} names no server with a sourceKind",
+            custom_property_path("", contract.odcs.customProperties, "sourceServer").lstrip("."),
+            f"Source servers: {', '.join(contract.sources) or 'none'}. Name one of them, or add the server "
+            "with customProperty sourceKind (cosmosdb or postgres).",
+        )
     tables = contract.odcs.schema_ or []
     fields = {
         str(custom_properties(p.customProperties).get("sourceField") or p.name)

@@ -35,6 +35,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "infra": ("meshkit.cli.infra", "generate a product's Terraform stack; `infra check <dir>`: policies + checkov"),
     "access": ("meshkit.cli.access", "who has what access: the effective access matrix and drift against live IAM"),
+    "schema": ("meshkit.cli.schema", "a product's BigQuery schema JSON, Arrow schema or DDL, from its contract"),
+    "test": ("meshkit.cli.test", "run the contract's checks where the product's data lives (SQL pushdown)"),
+    "catalog": ("meshkit.cli.catalog", "the searchable data product catalog (static HTML, JSON); Dataplex export"),
 }
 
 

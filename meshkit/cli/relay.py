@@ -1,4 +1,5 @@
-"""`meshkit relay <domain>/<product>`: the Cosmos DB change feed onto the event bus, checkpointed.
+"""`meshkit relay <domain>/<product>`: the product's source onto the event bus, checkpointed: the Cosmos DB
+change feed, or PostgreSQL logical replication (Debezium envelopes), whichever the contract's source is.
 
 Run several relays for one product and they share its feed ranges through leases; stop one (Ctrl-C,
 SIGTERM) and it checkpoints, releases its leases and exits; kill it and its ranges are taken over
@@ -13,6 +14,7 @@ import time
 from typing import Any
 
 from meshkit.cli._common import duration, settings_from
+from meshkit.errors import ConfigError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -30,7 +32,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-seconds", type=float, default=None, help="stop after this long")
     parser.add_argument("--poll-seconds", type=float, default=1.0, help="pause when caught up (default 1 s)")
     parser.add_argument("--owner", default=None, help="lease owner name (default: host-pid-random)")
-    parser.add_argument("--status", action="store_true", help="print the leases: owner, progress and lag per range")
+    parser.add_argument(
+        "--status",
+        action="store_true",
+        help="Cosmos DB: leases, progress and lag per range; PostgreSQL: the slot's lag",
+    )
+    parser.add_argument("--drop-slot", action="store_true", help="PostgreSQL: drop the replication slot (frees WAL)")
     parser.add_argument("--format", choices=("text", "json"), default="text")
 
 
@@ -39,6 +46,11 @@ def run(args: argparse.Namespace) -> int:
 
     settings = settings_from(args)
     product = find_product(settings.domains_dir, args.product)
+    source = product.contract.source
+    if source is not None and source.kind == "postgres":
+        return _postgres(args, settings, product)
+    if args.drop_slot:
+        raise ConfigError("--drop-slot is for PostgreSQL sources", hint=f"{product.ref} reads Cosmos DB.")
     if args.status:
         return _status(settings, product, args.format)
 
@@ -79,6 +91,58 @@ def run(args: argparse.Namespace) -> int:
     for rid, s in sorted(report.ranges.items()):
         print("  " + _range_line(rid, s.phase, s.caught_up, s.lag.lsn_lag if s.lag else None,
                                  s.lag.seconds_behind if s.lag else None))  # fmt: skip
+    return 0
+
+
+def _postgres(args: argparse.Namespace, settings: Any, product: Any) -> int:
+    """The PostgreSQL relay: slot and publication, snapshot handover, flush LSN confirmed after the bus acked."""
+    cosmos_only = [
+        flag for flag, used in (("--start", args.start), ("--backfill", args.backfill), ("--owner", args.owner)) if used
+    ]
+    if cosmos_only:
+        raise ConfigError(
+            f"{', '.join(cosmos_only)} apply to Cosmos DB sources; {product.ref} reads PostgreSQL",
+            hint="The PostgreSQL relay always snapshots the table first and then streams from its slot.",
+        )
+    if args.drop_slot:
+        from pipelines.sources.postgres.replication import drop_slot
+
+        print("slot dropped" if drop_slot(settings, product) else "no slot to drop")
+        return 0
+    if args.status:
+        from pipelines.sources.postgres.service import slot_status
+
+        lag = slot_status(settings, product)
+        status = None if lag is None else {"slot": lag.slot, "lagBytes": lag.lag_bytes}
+        if args.format == "json":
+            print(json.dumps(status))
+        else:
+            print(
+                f"{product.ref}: "
+                + ("no replication slot" if lag is None else f"slot {lag.slot} holds {lag.lag_bytes:,} bytes of WAL")
+            )
+        return 0
+    from pipelines.sources.postgres.relay import PgRelayOptions
+    from pipelines.sources.postgres.service import run_pg_relay
+
+    options = PgRelayOptions(
+        until_caught_up=args.until_caught_up, max_seconds=args.max_seconds, poll_seconds=args.poll_seconds
+    )
+    report, summary = run_pg_relay(settings, product, options)
+    if args.format == "json":
+        print(
+            json.dumps(
+                {"summary": summary.to_dict(), "phase": report.phase, "flushedLsn": report.flushed_lsn}, indent=2
+            )
+        )
+        return 0
+    print(
+        f"{product.ref}  relay run {summary.run_id}  {report.snapshot_rows:,} snapshot rows, "
+        f"{report.changes:,} changes, {report.published:,} published in {duration(report.seconds)}; "
+        f"phase {report.phase}"
+    )
+    held = "-" if report.slot_lag_bytes is None else f"{report.slot_lag_bytes:,} bytes"
+    print(f"  retries {report.retries}   slot lag (largest) {held}   lag warnings {report.lag_warnings}")
     return 0
 
 

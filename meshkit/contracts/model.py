@@ -2,9 +2,10 @@
 
 The contract is the single source of truth; every other artefact is a pure function of `Contract`.
 Our own conventions live in ODCS `customProperties` (documented in docs/contracts.md):
-property level `personalData`, `masking` (hash|redact|partial|none), `sourceField`, `derived`;
+property level `personalData`, `masking` (hash|redact|partial|none), `sourceField`, `derived`,
+`clusterKeyPosition` (BigQuery clustering order, like ODCS `partitionKeyPosition` for partitioning);
 source server level `sourceKind`, `container`, `partitionKeyPath`, `changeFeedMode`,
-`expectedChangesPerDay`.
+`expectedChangesPerDay`; for `sourceKind: postgres` also `table`, `publication`, `slot` (docs/postgres.md).
 """
 
 from __future__ import annotations
@@ -60,6 +61,12 @@ class Column:
     valid_values: tuple[Any, ...] | None
     description: str | None
     index: int
+    business_name: str | None = None
+    partitioned: bool = False
+    partition_key_position: int | None = None
+    cluster_key_position: int | None = None
+    fields: tuple[Column, ...] = ()  # nested `properties` of an object column, in contract order
+    items: Column | None = None  # the element of an array column (`items`)
 
     @property
     def field_path(self) -> str:
@@ -78,6 +85,14 @@ class SourceSpec:
     partition_key_path: str | None
     change_feed_mode: str
     expected_changes_per_day: int | None
+    # PostgreSQL (sourceKind: postgres): the ODCS server's host/port/schema plus customProperties
+    # `table`, optional `publication` and `slot` (default names derive from the product)
+    host: str | None = None
+    port: int | None = None
+    schema: str | None = None
+    table: str | None = None
+    publication: str | None = None
+    slot: str | None = None
 
 
 def _valid_values(prop: SchemaProperty) -> tuple[Any, ...] | None:
@@ -86,6 +101,15 @@ def _valid_values(prop: SchemaProperty) -> tuple[Any, ...] | None:
         if rule.metric == "invalidValues" and isinstance(args.get("validValues"), list):
             return tuple(args["validValues"])
     return None
+
+
+def _position(value: Any) -> int | None:
+    """ODCS positions start at 1; its default -1 (and anything unparsable) means none."""
+    try:
+        position = int(value)
+    except (TypeError, ValueError):
+        return None
+    return position if position >= 1 else None
 
 
 def _column(prop: SchemaProperty, index: int) -> Column:
@@ -109,6 +133,12 @@ def _column(prop: SchemaProperty, index: int) -> Column:
         valid_values=_valid_values(prop),
         description=prop.description,
         index=index,
+        business_name=prop.businessName,
+        partitioned=bool(prop.partitioned),
+        partition_key_position=_position(prop.partitionKeyPosition),
+        cluster_key_position=_position(props.get("clusterKeyPosition")),
+        fields=tuple(_column(p, i) for i, p in enumerate(prop.properties or ())),
+        items=_column(prop.items, 0) if prop.items is not None else None,
     )
 
 
@@ -177,12 +207,23 @@ class Contract:
         return tuple(c for c in self.columns if not c.derived)
 
     @cached_property
-    def source(self) -> SourceSpec | None:
+    def sources(self) -> dict[str, SourceSpec]:
+        """Every source server (one with `sourceKind`), by server name, in contract order."""
+        found: dict[str, SourceSpec] = {}
         for server in self.odcs.servers or ():
             props = custom_properties(server.customProperties)
             if props.get("sourceKind"):
-                return _source_spec(server, props)
-        return None
+                found[server.server or f"server-{len(found)}"] = _source_spec(server, props)
+        return found
+
+    @cached_property
+    def source(self) -> SourceSpec | None:
+        """The product's source: the server the contract's `sourceServer` custom property names (switch
+        it to move a product, e.g. from Cosmos DB to PostgreSQL), else the first source server."""
+        chosen = custom_properties(self.odcs.customProperties).get("sourceServer")
+        if chosen is not None:
+            return self.sources.get(str(chosen))
+        return next(iter(self.sources.values()), None)
 
     @property
     def sla(self) -> dict[str, Any]:
@@ -202,6 +243,12 @@ def _source_spec(server: Server, props: dict[str, Any]) -> SourceSpec:
         partition_key_path=props.get("partitionKeyPath"),
         change_feed_mode=str(props.get("changeFeedMode") or "latestVersion"),
         expected_changes_per_day=int(expected) if expected is not None else None,
+        host=server.host,
+        port=int(server.port) if server.port is not None else None,
+        schema=server.schema_,
+        table=str(props["table"]) if props.get("table") is not None else None,
+        publication=str(props["publication"]) if props.get("publication") is not None else None,
+        slot=str(props["slot"]) if props.get("slot") is not None else None,
     )
 
 

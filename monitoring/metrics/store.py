@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import closing, contextmanager
 from pathlib import Path
 
@@ -92,8 +92,9 @@ class MetricsStore:
         with self._connect() as conn:
             yield conn
 
-    def record(self, summary: RunSummary) -> None:
-        """Store a run and its metric points; recording the same run id again replaces it."""
+    def record(self, summary: RunSummary, extra: Mapping[str, float] | None = None) -> None:
+        """Store a run and its metric points; recording the same run id again replaces it. `extra`
+        adds points the summary has no field for (e.g. the contract tests' SLI ratios)."""
         timestamp = summary.ended_at or summary.started_at
         with self._connect() as conn:
             conn.execute("DELETE FROM runs WHERE run_id = ?", (summary.run_id,))
@@ -112,7 +113,7 @@ class MetricsStore:
                 "INSERT INTO points (run_id, product, metric, ts, value) VALUES (?, ?, ?, ?, ?)",
                 [
                     (summary.run_id, summary.product, metric, timestamp, value)
-                    for metric, value in metric_points(summary).items()
+                    for metric, value in {**metric_points(summary), **(extra or {})}.items()
                 ],
             )
 

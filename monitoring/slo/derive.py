@@ -18,6 +18,14 @@ DEFAULT_WINDOW_DAYS = 30
 DEFAULT_TARGET = 0.99  # freshness and frequency when the contract states no availability
 WINDOW_PROPERTY = "sloWindowDays"  # contract-level customProperty overriding the window
 MAX_WINDOW_DAYS = 366
+# `meshkit test` measures the same two SLIs on the data at rest (share of rows passing the contract's
+# validity checks, share with every required value present); each test run stores them as metric points
+# of stage `test` under these names, next to the event-based observations of pipeline runs
+CONTRACT_TEST_STAGE = "test"
+CONTRACT_TEST_SLI_METRICS: dict[SliKind, str] = {
+    "validity": "test.validity_ratio",
+    "completeness": "test.completeness_ratio",
+}
 
 _SECONDS_PER_UNIT: dict[str, float] = {
     **dict.fromkeys(("ms", "msec", "millisecond", "milliseconds"), 0.001),

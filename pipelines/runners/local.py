@@ -23,19 +23,15 @@ from meshkit.products.model import DataProduct
 from monitoring.cloud.publish import publish_run_metrics
 from monitoring.lineage.emitter import Parent, scrub_error
 from monitoring.lineage.facets import CheckResult, DatasetFigures, RunFigures
-from monitoring.lineage.naming import (
-    DatasetName,
-    dead_letter_dataset,
-    file_dataset,
-    lake_zone_dataset,
-    warehouse_dataset,
-)
+from monitoring.lineage.naming import DatasetName, file_dataset
 from monitoring.lineage.run import DEFAULT_HEARTBEAT_SECONDS
 from monitoring.metrics.run import RunSummary
 from monitoring.metrics.store import MetricsStore
 from pipelines.product import RefinedPipeline, load_pipeline
 from pipelines.quality import TableMeasure, judge, measure_table, quality_rules
-from pipelines.sinks.warehouse import DuckDBWarehouse, WarehouseTables
+from pipelines.sinks.evolution import check_evolution
+from pipelines.sinks.factory import warehouse_for, warehouse_table
+from pipelines.sinks.warehouse import WarehouseTables
 from pipelines.topics import bus_dataset, topic_of
 from pipelines.transforms.stages import NAMESPACE, StageContext
 
@@ -77,14 +73,15 @@ class RunPlan:
 
 
 def _plan(settings: Settings, product: DataProduct, refined: bool, from_file: Path | None) -> RunPlan:
+    from pipelines.sinks.lake import lake_layout, zone_dataset  # Beam's filesystems: only when a run plans
+
     contract = product.contract
     tables = WarehouseTables.of(product.domain, contract.table_name)
-    wh = settings.warehouse_path
     inputs: dict[str, DatasetName] = {}
     if refined:
         from meshkit.products.discovery import find_product
 
-        warehouse = DuckDBWarehouse(wh)
+        warehouse = warehouse_for(settings)
         for port in product.descriptor.inputPorts:
             if port.product:
                 up = find_product(settings.domains_dir, port.product)
@@ -96,7 +93,7 @@ def _plan(settings: Settings, product: DataProduct, refined: bool, from_file: Pa
                         location=Location(str(product.descriptor_path), field=f"inputPorts.{port.name}"),
                         hint=f"Run `meshkit run {port.product}` first, or `meshkit demo` for the whole mesh.",
                     )
-                inputs[port.name] = warehouse_dataset(wh, up_tables.schema, f"{up_tables.table}_current")
+                inputs[port.name] = warehouse_table(settings, up_tables, "current")[0]
         zones: tuple[str, ...] = ("refined",)
         kinds: tuple[str, ...] = ("current",)
     else:
@@ -106,16 +103,13 @@ def _plan(settings: Settings, product: DataProduct, refined: bool, from_file: Pa
         kinds = ("changelog", "current")
     outputs: dict[str, DatasetName] = {}
     locations: dict[str, str] = {}
+    layout = lake_layout(settings, product.ref)
     for zone in zones:
-        bucket = settings.bucket(zone)
-        outputs[zone] = lake_zone_dataset(settings.lake_dir, bucket, product.domain, product.name)
-        locations[zone] = str(settings.lake_dir / bucket / product.domain / product.name)
+        outputs[zone] = zone_dataset(settings, zone, product.domain, product.name)
+        locations[zone] = layout.zone(zone)
     for kind in kinds:
-        outputs[kind] = warehouse_dataset(wh, tables.schema, f"{tables.table}_{kind}")
-        locations[kind] = f"{wh}::{tables.schema}.{tables.table}_{kind}"
-    outputs["dead_letters"] = dead_letter_dataset(
-        settings.lake_dir, settings.bucket("raw"), product.domain, product.name
-    )
+        outputs[kind], locations[kind] = warehouse_table(settings, tables, kind)
+    outputs["dead_letters"] = zone_dataset(settings, "raw", product.domain, product.name, "_dead_letters")
     return RunPlan(inputs, outputs, locations)
 
 
@@ -173,6 +167,9 @@ def run_product(
             engine=engine, heartbeat_seconds=heartbeat_seconds,
         ) as lineage:  # fmt: skip
             try:
+                # a breaking contract change (type narrowed, column removed, key changed) stops here,
+                # before anything is written
+                check_evolution(settings, product.ref)
                 result, bus, end_offsets = _execute(settings, product, ctx, beam_runner, refined, from_file, streaming)
             except MeshkitError as exc:
                 _record_failure(settings, product, run_id, started, clock, plan, exc.reason)
@@ -249,29 +246,13 @@ def _execute(
     import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    from pipelines.refined import build_refined_pipeline
     from pipelines.standard import build_change_feed_pipeline
 
     bus: EventTransport | None = None
     end_offsets: dict[int, int] = {}
     p = beam.Pipeline(runner=runner, options=PipelineOptions(flags=[], save_main_session=False))
-    if refined:
-        inputs = {port.name: port.product for port in product.descriptor.inputPorts if port.product}
-        build_refined_pipeline(p, ctx, inputs)
-    elif streaming is not None and from_file is None:
-        from pipelines.runners.commit import CommitAfterSinks
-        from pipelines.sources.streaming import StreamFromBus
-        from pipelines.transports.factory import transport_spec
-
-        spec = transport_spec(settings, topic_of(product))
-        stream: beam.PTransform = StreamFromBus(
-            spec, CONSUMER_GROUP, settings.batch_size, poll_seconds=streaming.poll_seconds,
-            idle_stop_seconds=streaming.idle_stop_seconds,
-        )  # fmt: skip
-        build_change_feed_pipeline(
-            p, ctx, stream, window_seconds=streaming.window_seconds,
-            commit=lambda written: CommitAfterSinks(spec, CONSUMER_GROUP, written),
-        )  # fmt: skip
+    if refined or (streaming is not None and from_file is None):
+        build_product_graph(p, settings, product, ctx, refined=refined, streaming=streaming or Streaming())
     else:
         source, bus, end_offsets = _source(settings, product, from_file)
         build_change_feed_pipeline(p, ctx, source)
@@ -283,6 +264,40 @@ def _execute(
             bus.close()
         raise
     return result, bus, end_offsets
+
+
+def build_product_graph(
+    p: beam.Pipeline,
+    settings: Settings,
+    product: DataProduct,
+    ctx: StageContext,
+    *,
+    refined: bool,
+    streaming: Streaming,
+) -> None:
+    """The product's graph over the unbounded bus (streaming here and every Dataflow job): windows of
+    enqueue time and offsets committed by the job per window after the sinks wrote it; or, for a
+    refined product, its join of the input products' current state."""
+    from pipelines.refined import build_refined_pipeline
+    from pipelines.runners.commit import CommitAfterSinks
+    from pipelines.sources.streaming import StreamFromBus
+    from pipelines.standard import build_change_feed_pipeline
+    from pipelines.transports.factory import transport_spec
+
+    if refined:
+        build_refined_pipeline(
+            p, ctx, {port.name: port.product for port in product.descriptor.inputPorts if port.product}
+        )
+        return
+    spec = transport_spec(settings, topic_of(product))
+    stream = StreamFromBus(
+        spec, CONSUMER_GROUP, settings.batch_size, poll_seconds=streaming.poll_seconds,
+        idle_stop_seconds=streaming.idle_stop_seconds,
+    )  # fmt: skip
+    build_change_feed_pipeline(
+        p, ctx, stream, window_seconds=streaming.window_seconds,
+        commit=lambda written: CommitAfterSinks(spec, CONSUMER_GROUP, written),
+    )  # fmt: skip
 
 
 def _source(

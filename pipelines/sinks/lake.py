@@ -1,10 +1,16 @@
 """The lake zones through Beam's filesystems, so the same code writes a local folder or gs://.
 
-Layout (the local profile mirrors gs://): `<bucket-prefix>-raw/<domain>/<product>/ingest_date=YYYY-MM-DD/`
-holds events as received (gzip JSON lines, replayable with `meshkit run --from-file`) and, under
-`_dead_letters/`, rejected events with their reasons; `<bucket-prefix>-curated/...` holds masked,
-Hive-partitioned Parquet. File names derive from their content, so a retried bundle overwrites its
-own file instead of adding a duplicate.
+The base is `settings.lake_uri` (e.g. `gs://`: one bucket per zone, `<lake_bucket_prefix>-<zone>`) or,
+when unset, the workspace's lake folder laid out the same way (`lake_layout` is the one place that
+decides). Layout: `<bucket-prefix>-raw/<domain>/<product>/ingest_date=YYYY-MM-DD/` holds events as
+received and, under `_dead_letters/`, rejected events with their reasons; `<bucket-prefix>-curated/...`
+holds masked, Hive-partitioned Parquet. File names derive from their content, so a retried bundle
+overwrites its own file instead of adding a duplicate.
+
+The raw zone is gzip JSON lines rather than Avro: a change-feed item is schemaless JSON whose shape
+is only judged later (invalid events must be kept byte for byte, which a typed Avro schema could not
+hold), JSON lines replay with `meshkit run --from-file` and read with any tool, and gzip of a whole
+file is deterministic here (mtime=0), which the overwrite-on-retry naming relies on.
 """
 
 from __future__ import annotations
@@ -14,11 +20,15 @@ import hashlib
 import io
 import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
+
+from meshkit.config import Settings
+from monitoring.lineage.naming import DatasetName, gcs_dataset, lake_zone_dataset
 
 
 @dataclass(frozen=True)
@@ -31,10 +41,33 @@ class LakeLayout:
     product: str
 
     def zone(self, zone: str) -> str:
-        return FileSystems.join(self.base, f"{self.bucket_prefix}-{zone}", self.domain, self.product)
+        bucket = f"{self.bucket_prefix}-{zone}"
+        # a bare scheme (`gs://`) means one bucket per zone; Beam's join would drop a slash of it
+        root = self.base + bucket if self.base.endswith("://") else FileSystems.join(self.base, bucket)
+        return FileSystems.join(root, self.domain, self.product)
 
     def partition(self, zone: str, ingest_date: str, *sub: str) -> str:
         return FileSystems.join(self.zone(zone), *sub, f"ingest_date={ingest_date}")
+
+
+def lake_base(settings: Settings) -> str:
+    """`settings.lake_uri` (e.g. `gs://`), else the local lake folder."""
+    return settings.lake_uri or str(settings.lake_dir)
+
+
+def lake_layout(settings: Settings, product_ref: str) -> LakeLayout:
+    """The zones of product `<domain>/<product>` under the configured lake base."""
+    domain, product = product_ref.split("/")
+    return LakeLayout(lake_base(settings), settings.lake_bucket_prefix, domain, product)
+
+
+def zone_dataset(settings: Settings, zone: str, domain: str, product: str, *sub: str) -> DatasetName:
+    """A product's zone (or a folder in it, e.g. `_dead_letters`) as an OpenLineage dataset."""
+    bucket, base = settings.bucket(zone), lake_base(settings)
+    if base.startswith("gs://"):
+        return gcs_dataset(bucket, "/".join((domain, product, *sub)))
+    found = lake_zone_dataset(Path(base), bucket, domain, product)
+    return DatasetName(found.namespace, "/".join((found.name, *sub)))
 
 
 def _write(path: str, data: bytes) -> None:

@@ -14,14 +14,14 @@ from apache_beam.utils.timestamp import MIN_TIMESTAMP
 from apache_beam.utils.windowed_value import WindowedValue
 
 from meshkit.names import sql_identifier
-from pipelines.sinks.lake import LakeLayout, write_dead_letters, write_parquet, write_raw
-from pipelines.sinks.warehouse import DuckDBWarehouse, WarehouseTables
+from pipelines.sinks.factory import warehouse_for
+from pipelines.sinks.lake import LakeLayout, lake_layout, write_dead_letters, write_parquet, write_raw
+from pipelines.sinks.warehouse import WarehouseTables
 from pipelines.transforms.stages import NAMESPACE, StageContext, StageTransform
 
 
 def layout_of(ctx: StageContext) -> LakeLayout:
-    domain, product = ctx.product.split("/")
-    return LakeLayout(str(ctx.settings.lake_dir), ctx.settings.lake_bucket_prefix, domain, product)
+    return lake_layout(ctx.settings, ctx.product)
 
 
 def tables_of(ctx: StageContext) -> WarehouseTables:
@@ -67,7 +67,7 @@ class _WriteChanges(beam.DoFn):
         self.merge_total = Metrics.counter(NAMESPACE, "merge_ms_total")
 
     def setup(self) -> None:
-        self.warehouse = DuckDBWarehouse(self.ctx.settings.warehouse_path)
+        self.warehouse = warehouse_for(self.ctx.settings)
         self.tables = tables_of(self.ctx)
         self.columns = [c.name for c in self.ctx.contract().columns]
 
@@ -119,7 +119,7 @@ class _BundledAudit(beam.DoFn):
         self.ctx = ctx
 
     def setup(self) -> None:
-        self.warehouse = DuckDBWarehouse(self.ctx.settings.warehouse_path)
+        self.warehouse = warehouse_for(self.ctx.settings)
         self.tables = tables_of(self.ctx)
 
     def start_bundle(self) -> None:

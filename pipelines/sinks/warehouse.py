@@ -3,6 +3,10 @@
 Per product, in schema `<domain>`: `<table>_changelog` (every change once per key and LSN),
 `<table>_current` (one row per live key, kept by MERGE on key + LSN), `<table>_dead_letters` and
 `<table>_duplicates` (audit rows without payload: dead-letter bodies stay in the raw zone).
+
+Tables are created from the first batch's shape (its non-nullable columns, the key and the pipeline's
+own, become NOT NULL); later batches go through `plan_evolution` first: new columns are added (old rows
+read NULL), breaking changes raise `SchemaEvolutionError` before any row is written.
 """
 
 from __future__ import annotations
@@ -12,12 +16,24 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from meshkit.contracts.bigquery import TableKind, arrow_schema
 from meshkit.names import sql_identifier
+from pipelines.sinks.evolution import (
+    ColumnChange,
+    EvolutionPlan,
+    api_fields,
+    inferred_key,
+    plan_evolution,
+)
+
+if TYPE_CHECKING:
+    from meshkit.contracts.model import Contract
 
 _LOCKS: dict[str, threading.Lock] = {}
 _LOCKS_GUARD = threading.Lock()
@@ -66,10 +82,118 @@ class DuckDBWarehouse:
                 con.close()
 
     def _ensure(self, con: duckdb.DuckDBPyConnection, t: WarehouseTables, kind: str, data: pa.Table) -> None:
+        """Create the table from the batch's shape, or evolve it (see `_plan` and `_evolve`)."""
+        self._evolve(con, t, kind, data.schema, self._plan(con, t, kind, data.schema))
+
+    def _plan(
+        self, con: duckdb.DuckDBPyConnection, t: WarehouseTables, kind: str, wanted: pa.Schema
+    ) -> EvolutionPlan | None:
+        """None when the table does not exist yet; raises `SchemaEvolutionError` on a breaking change.
+        Modes are not compared: a batch does not carry the contract's REQUIRED (see `check_contract`)."""
+        current = self._table_schema(con, t, kind)
+        if current is None:
+            return None
+        have, want = api_fields(current), api_fields(wanted)
+        plan = plan_evolution(
+            have,
+            want,
+            product=f"{t.schema}/{t.table}",  # domain/table: a batch does not name its product
+            table=t.name(kind),
+            modes=False,
+            current_key=inferred_key(have),
+            wanted_key=inferred_key(want),
+        )
+        plan.raise_if_breaking()
+        return plan
+
+    def _evolve(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        t: WarehouseTables,
+        kind: str,
+        wanted: pa.Schema,
+        plan: EvolutionPlan | None,
+    ) -> None:
+        """CREATE the table (NOT NULL where the batch's field is non-nullable), or ADD its new columns and
+        widen its widened ones. DuckDB spells the types: each comes from the batch's Arrow type."""
         con.execute(f'CREATE SCHEMA IF NOT EXISTS "{t.schema}"')
-        con.register("_shape", data.schema.empty_table())
-        con.execute(f"CREATE TABLE IF NOT EXISTS {t.name(kind)} AS SELECT * FROM _shape")
-        con.unregister("_shape")
+        types = _duckdb_types(con, wanted)
+        if plan is None:
+            columns = ", ".join(f'"{f.name}" {types[f.name]}{"" if f.nullable else " NOT NULL"}' for f in wanted)
+            con.execute(f"CREATE TABLE IF NOT EXISTS {t.name(kind)} ({columns})")
+            return
+        for name in plan.added:
+            con.execute(f'ALTER TABLE {t.name(kind)} ADD COLUMN "{name}" {types[name]}')
+        for name in plan.widened:
+            con.execute(f'ALTER TABLE {t.name(kind)} ALTER COLUMN "{name}" SET DATA TYPE {types[name]}')
+
+    def _table_schema(self, con: duckdb.DuckDBPyConnection, t: WarehouseTables, kind: str) -> pa.Schema | None:
+        rows = con.execute(
+            "SELECT column_name, is_nullable FROM information_schema.columns "
+            "WHERE table_schema = ? AND table_name = ? ORDER BY ordinal_position",
+            [t.schema, f"{t.table}_{kind}"],
+        ).fetchall()
+        if not rows:
+            return None
+        shape = con.sql(f"SELECT * FROM {t.name(kind)} LIMIT 0").to_arrow_table().schema
+        nullable = {name: flag == "YES" for name, flag in rows}
+        return pa.schema([f.with_nullable(nullable[f.name]) for f in shape])
+
+    def table_schema(self, t: WarehouseTables, kind: str) -> pa.Schema | None:
+        """The Arrow schema of one of the product's tables (NOT NULL columns non-nullable), None if absent."""
+        with self.connect() as con:
+            return self._table_schema(con, t, kind)
+
+    def check_contract(self, product: str, contract: Contract) -> list[EvolutionPlan]:
+        """Pre-flight (`evolution.check_evolution`): the existing changelog and current tables against the
+        contract's derived schemas, types and key; and each column the contract requires must hold no
+        NULL in the current table (BigQuery refuses NULLABLE -> REQUIRED; here the data decides)."""
+        t = WarehouseTables.of(product.split("/", maxsplit=1)[0], contract.table_name)
+        plans = []
+        with self.connect() as con:
+            kinds: tuple[TableKind, ...] = ("changelog", "current")
+            for kind in kinds:
+                current = self._table_schema(con, t, kind)
+                if current is None:
+                    continue
+                snapshot = "_key" not in current.names  # refined products replace a plain snapshot table
+                wanted = arrow_schema(contract, "contract" if snapshot else kind)
+                have = api_fields(current)
+                plan = plan_evolution(
+                    have,
+                    wanted,
+                    product=product,
+                    table=t.name(kind),
+                    modes=False,
+                    current_key=inferred_key(have),
+                    wanted_key=contract.primary_key,
+                )
+                if kind == "current":
+                    plan = self._required_holding_nulls(con, t, kind, plan, wanted, current)
+                plan.raise_if_breaking()
+                plans.append(plan)
+        return plans
+
+    def _required_holding_nulls(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        t: WarehouseTables,
+        kind: str,
+        plan: EvolutionPlan,
+        wanted: pa.Schema,
+        current: pa.Schema,
+    ) -> EvolutionPlan:
+        required = [f.name for f in wanted if not f.nullable and f.name in current.names and f.name[:1] != "_"]
+        if not required:
+            return plan
+        counts = ", ".join(f'count(*) FILTER (WHERE "{c}" IS NULL)' for c in required)
+        row = con.execute(f"SELECT {counts} FROM {t.name(kind)}").fetchone() or ()
+        extra = tuple(
+            ColumnChange(name, "required", f"NULLABLE ({nulls:,} NULL rows)", "REQUIRED", breaking=True)
+            for name, nulls in zip(required, row, strict=True)
+            if nulls
+        )
+        return EvolutionPlan(plan.product, plan.table, plan.changes + extra, plan.current_fields, plan.wanted_fields)
 
     def apply_changes(self, t: WarehouseTables, events: pa.Table) -> MergeResult:
         """Append new (key, LSN) rows to the changelog, then bring affected keys of the current table to
@@ -79,14 +203,20 @@ class DuckDBWarehouse:
         changelog, current = t.name("changelog"), t.name("current")
         data_columns = [n for n in events.column_names if n not in ("_op", "_partition", "_offset", "_run_id")]
         with self.connect() as con:
-            self._ensure(con, t, "changelog", events)
-            current_shape = events.select(data_columns)
-            self._ensure(con, t, "current", current_shape)
+            # both tables are checked before anything changes: a refused batch leaves them as they were
+            current_shape = events.select(data_columns).schema
+            plans = {
+                "changelog": self._plan(con, t, "changelog", events.schema),
+                "current": self._plan(con, t, "current", current_shape),
+            }
             con.register("_batch", events)
             con.execute("BEGIN TRANSACTION")
             try:
+                self._evolve(con, t, "changelog", events.schema, plans["changelog"])
+                self._evolve(con, t, "current", current_shape, plans["current"])
+                names = ", ".join(f'"{c}"' for c in events.column_names)
                 row = con.execute(
-                    f"INSERT INTO {changelog} SELECT b.* FROM _batch b "
+                    f"INSERT INTO {changelog} ({names}) SELECT {names} FROM _batch b "
                     f"WHERE NOT EXISTS (SELECT 1 FROM {changelog} c WHERE c._key = b._key AND c._lsn = b._lsn)"
                 ).fetchone()
                 inserted = int(row[0]) if row else 0  # DuckDB answers an INSERT with its row count
@@ -166,7 +296,8 @@ class DuckDBWarehouse:
         with self.connect() as con:
             self._ensure(con, t, kind, rows)
             con.register("_rows", rows)
-            con.execute(f"INSERT INTO {t.name(kind)} SELECT * FROM _rows")
+            names = ", ".join(f'"{c}"' for c in rows.column_names)
+            con.execute(f"INSERT INTO {t.name(kind)} ({names}) SELECT {names} FROM _rows")
             con.unregister("_rows")
         return rows.num_rows
 
@@ -197,6 +328,15 @@ class DuckDBWarehouse:
                 [t.schema, f"{t.table}_{kind}"],
             ).fetchone()
         return bool(found and found[0])
+
+
+def _duckdb_types(con: duckdb.DuckDBPyConnection, schema: pa.Schema) -> dict[str, str]:
+    """DuckDB's own spelling of each Arrow type (so no second type mapping lives here)."""
+    con.register("_shape", schema.empty_table())
+    try:
+        return {str(r[0]): str(r[1]) for r in con.execute("DESCRIBE SELECT * FROM _shape").fetchall()}
+    finally:
+        con.unregister("_shape")
 
 
 def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:

@@ -40,6 +40,7 @@ def record_batch(records: list[EventRecord]) -> pa.RecordBatch:
         offsets=[r.offset for r in records],
         enqueued_ms=[r.timestamp_ms for r in records],
         keys=[r.key for r in records],
+        content_types=[r.properties.get("contentType") for r in records],
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,7 +60,12 @@ class ChangeEventDecoder:
         self.key_columns = [contract.column(k) for k in contract.primary_key]
         self.key_indexes = [self.columns.index(c) for c in self.key_columns]
 
-    def decode(self, raw: pa.RecordBatch) -> DecodeResult:
+    def decode(
+        self,
+        raw: pa.RecordBatch,
+        documents: Sequence[Any] | None = None,
+        failures: Mapping[int, tuple[str, str]] | None = None,
+    ) -> DecodeResult:
         """Envelopes record by record, then columns one at a time: a string column whose rules all
         have an Arrow form is converted and checked in one vectorised pass; any other column (or a
         string column holding a non-string) value by value. Each bad row keeps its first error in
@@ -67,10 +73,12 @@ class ChangeEventDecoder:
         cols = raw.to_pydict()
         envelopes: list[ChangeEnvelope] = []
         live: list[int] = []  # input rows whose envelope is usable
-        errors: dict[int, tuple[str, str]] = {}  # input row -> (code, reason)
+        errors: dict[int, tuple[str, str]] = dict(failures or {})  # input row -> (code, reason)
         for i, body in enumerate(cols["body"]):
+            if i in errors:  # already refused by the bus format (e.g. an unknown Avro schema)
+                continue
             try:
-                envelopes.append(_envelope(body))
+                envelopes.append(parse_envelope(documents[i]) if documents is not None else _envelope(body))
                 live.append(i)
             except EnvelopeError as exc:
                 errors[i] = (exc.code, str(exc))
@@ -80,14 +88,19 @@ class ChangeEventDecoder:
         columns: list[pa.Array | list[Any]] = []
         for index, column in enumerate(self.columns):
             field = column.source_field
+            # `sourceField` names the field in a document source (Cosmos DB); a relational source's
+            # row carries the contract's own column name, so that is the fallback
+            get = _getter(field, column.name)
             if index in self.key_indexes:
-                values = [
-                    delete_key_source(e, field) if d else e.document.get(field)
-                    for e, d in zip(envelopes, deletes, strict=True)
-                ]
+                values = [get(e.document) for e in envelopes]
+                if any_delete:  # a Cosmos DB delete carries its key in metadata only
+                    values = [
+                        delete_key_source(e, field) if d and v is None else v
+                        for e, d, v in zip(envelopes, deletes, values, strict=True)
+                    ]
                 skip = None
             else:
-                values = [None if d else e.document.get(field) for e, d in zip(envelopes, deletes, strict=True)]
+                values = [None if d else get(e.document) for e, d in zip(envelopes, deletes, strict=True)]
                 skip = deletes if any_delete else None  # a delete carries its key only
             columns.append(self._column(index, values, skip, failed))
         keep = [j for j, f in enumerate(failed) if f is None]
@@ -176,6 +189,13 @@ class ChangeEventDecoder:
         return [
             None if any(p is None for p in row) else "|".join(str(p) for p in row) for row in zip(*parts, strict=True)
         ]
+
+
+def _getter(field: str, name: str) -> Callable[[dict[str, Any]], Any]:
+    """Read `field` from a document, or the column's own `name` when the document has no `field`."""
+    if field == name:
+        return lambda doc: doc.get(field)
+    return lambda doc: doc[field] if field in doc else doc.get(name)
 
 
 def _envelope(body: bytes) -> ChangeEnvelope:

@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import apache_beam as beam
 import pyarrow as pa
@@ -19,6 +19,9 @@ from pipelines.events import META_FIELDS
 from pipelines.transforms.decode import ChangeEventDecoder, dead_letter_batch
 from pipelines.transforms.mask import MaskingPlan
 from pipelines.transforms.order import order_and_deduplicate, split_by_shard
+
+if TYPE_CHECKING:
+    from pipelines.serde.avro import AvroEventDecoder
 
 NAMESPACE = "meshkit"
 DEAD = "dead_letters"
@@ -68,10 +71,23 @@ class _Decode(beam.DoFn):
         self.newest = Metrics.distribution(NAMESPACE, "source_ts_ms")
 
     def setup(self) -> None:
-        self.decoder = ChangeEventDecoder(self.ctx.contract())
+        contract = self.ctx.contract()
+        self.decoder = ChangeEventDecoder(contract)
+        self.avro: AvroEventDecoder | None = None
+        if self.ctx.settings.bus_format == "avro":  # the schema registry's format; JSON otherwise
+            from pipelines.serde.bus import avro_decoder
+
+            self.avro = avro_decoder(contract, self.ctx.settings)
 
     def process(self, raw: pa.RecordBatch) -> Iterator[Any]:
-        result = self.decoder.decode(raw)
+        if self.avro is None:
+            result = self.decoder.decode(raw)
+        else:  # unknown or incompatible schemas are segregated as dead letters with the reason
+            documents, problems = self.avro.decode_batch_errors(
+                raw.column("body").to_pylist(), raw.column("content_type").to_pylist()
+            )
+            failures = {i: (e.code, str(e)) for i, e in enumerate(problems) if e is not None}
+            result = self.decoder.decode(raw, documents, failures)
         self.events_in.inc(raw.num_rows)
         if result.dead_letters.num_rows:
             self.dead.inc(result.dead_letters.num_rows)

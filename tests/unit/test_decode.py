@@ -200,3 +200,14 @@ def test_debezium_events_go_through_the_same_seam(users: ChangeEventDecoder) -> 
 def test_malformed_debezium_events_are_dead_lettered(users: ChangeEventDecoder, event: dict, code: str) -> None:
     result = users.decode(raw(event))
     assert result.dead_letters.column("reason_code").to_pylist() == [code]
+
+
+def test_a_relational_row_may_use_the_contract_column_names(users: ChangeEventDecoder) -> None:
+    """`user_id` has `sourceField: id` (the Cosmos DB document's name); a PostgreSQL row has `user_id`."""
+    row = {("user_id" if k == "id" else k): v for k, v in user_doc().items() if not k.startswith("_")}
+    result = users.decode(raw(debezium("c", 5, None, row), debezium("d", 6, {"user_id": row["user_id"]}, None)))
+    assert result.dead_letters.num_rows == 0
+    assert [(r["_op"], r["user_id"]) for r in result.events.to_pylist()] == [
+        ("create", row["user_id"]),
+        ("delete", row["user_id"]),
+    ]

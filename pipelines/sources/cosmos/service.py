@@ -102,6 +102,10 @@ def run_relay(
     reader = ChangeFeedReader(container, path, mode, max_items=min(settings.batch_size, 1000))
     leases = lease_manager(settings, product, owner)
     transport = open_transport(transport_spec(settings, topic_of(product)))
+    if settings.bus_format == "avro":  # registered schema, Confluent or Azure framing; JSON otherwise
+        from pipelines.serde.bus import avro_producer
+
+        transport = avro_producer(product.contract, transport, settings, topic_of(product))
     source_name = f"cosmosdb:{source.account}/{source.database or settings.cosmos_database}/{source.container}"
     relay = Relay(
         product=product.ref,

@@ -1,0 +1,1 @@
+"""Contract tests: the contract's checks compiled to SQL and run where the data lives (docs/testing.md)."""
