@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from meshkit import __version__ as meshkit_version
 from meshkit.config import Settings
@@ -29,6 +29,9 @@ from pipelines.sources import local_relay
 from pipelines.sources.simulator import ChangeFeedSimulator, SimulatedFeed, SimulationConfig
 from pipelines.topics import topic_of
 
+if TYPE_CHECKING:
+    from pipelines.demo_postgres import PostgresDemoResult
+
 RELAY_STAGE = "relay"
 RELAY_OUTPUT = "bus"  # the output name the lineage emitter treats as source documents
 
@@ -41,6 +44,9 @@ class DemoResult:
     summaries: list[RunSummary] = field(default_factory=list)
     feeds: dict[str, SimulatedFeed] = field(default_factory=dict)
     relay_runs: dict[str, str] = field(default_factory=dict)  # product ref -> run id of its relay
+    # customers/users run from PostgreSQL (pipelines/demo_postgres.py); None when not run
+    postgres: PostgresDemoResult | None = None
+    postgres_skipped: str | None = None  # why it did not run, when it was asked for
 
 
 class RelayRun(NamedTuple):
@@ -140,10 +146,16 @@ def publish_feed(
 
 
 def run_demo(
-    settings: Settings, events: int = 3000, seed: int = 7, heartbeat_seconds: float = DEFAULT_HEARTBEAT_SECONDS
+    settings: Settings,
+    events: int = 3000,
+    seed: int = 7,
+    heartbeat_seconds: float = DEFAULT_HEARTBEAT_SECONDS,
+    *,
+    postgres: bool = False,
 ) -> DemoResult:
     """Every product in dependency order. The same seed gives the same changes (same keys and LSNs), so a
-    second demo run re-delivers them and must leave the current state unchanged."""
+    second demo run re-delivers them and must leave the current state unchanged. With `postgres`, then
+    customers/users once more from a local PostgreSQL (skipped, with the reason, when it is not installed)."""
     result = DemoResult()
     keys_by_table: dict[str, tuple[str, ...]] = {}
     for offset, product in enumerate(dependency_order(discover(settings.domains_dir))):
@@ -161,4 +173,10 @@ def run_demo(
             result.relay_runs[product.ref] = relayed.run_id
             parent = (job_name(product, RELAY_STAGE), relayed.run_id)
         result.summaries.append(run_product(settings, product, parent=parent, heartbeat_seconds=heartbeat_seconds))
+    if postgres:
+        from pipelines.demo_postgres import run_users_from_postgres
+        from pipelines.sources.postgres.local_server import available
+
+        result.postgres = run_users_from_postgres(settings, events=events, seed=seed)
+        result.postgres_skipped = available() if result.postgres is None else None
     return result

@@ -142,7 +142,8 @@ class PostgresRelay:
             self._snapshot_if_needed()
             if self.report.phase == "snapshot":  # stopped or out of time mid-snapshot
                 return self.report
-            target = repl.parse_lsn(self._scalar("SELECT pg_current_wal_lsn()::text"))
+            # the insert position: with asynchronous commit the write position can trail committed changes
+            target = repl.parse_lsn(self._scalar("SELECT pg_current_wal_insert_lsn()::text"))
             attempt = 0
             while not self._stopping:
                 try:
