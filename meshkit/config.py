@@ -44,6 +44,8 @@ class Settings(BaseModel):
     bus: Bus = "local"
     kafka_bootstrap: str | None = None  # host:port; Event Hubs: <namespace>.servicebus.windows.net:9093
     kafka_security: Literal["plaintext", "eventhubs"] = "plaintext"  # eventhubs = SASL_SSL as Event Hubs needs
+    # find a partition's true end by reading past the reported high watermark (brokers that misreport it)
+    kafka_probe_end_offsets: bool = False
     eventhubs_namespace: str | None = None  # fully qualified: <namespace>.servicebus.windows.net
     # what change events look like on the bus: JSON, or Avro with the schema id in each event (docs/avro.md)
     bus_format: Literal["json", "avro"] = "json"

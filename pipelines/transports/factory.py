@@ -57,6 +57,8 @@ def transport_spec(settings: Settings, topic: str) -> TransportSpec:
         if settings.kafka_bootstrap:
             options["bootstrap"] = settings.kafka_bootstrap
         options["security"] = settings.kafka_security
+        if settings.kafka_probe_end_offsets:
+            options["probe_end_offsets"] = "true"
         if settings.kafka_security == "eventhubs":  # Event Hubs' Kafka surface cannot create topics
             options["create"] = "false"  # the hub comes from Terraform (terraform/modules/azure-platform)
         if settings.eventhubs_namespace:

@@ -20,9 +20,12 @@ from typing import Any
 
 import orjson
 import pytest
+from azure.storage.blob import BlobServiceClient
+from azurite_service import AzuriteBlob, azurite  # noqa: F401
 from conftest import ROOT
 from cosmos_feed_fake import EMULATOR_KEY, CosmosFeedFake, FakeContainer
 from cosmos_service import cosmos_feed_fake  # noqa: F401
+from kafka_service import KafkaBroker, kafka_broker  # noqa: F401
 
 from meshkit.config import Settings, load_settings
 from meshkit.products.discovery import find_product
@@ -278,4 +281,45 @@ def test_backfill_hands_over_to_the_feed_under_kill_9(
     on_bus = bus_changes(settings)
     live = {(doc["id"], doc["_lsn"]) for doc in users_container.docs.values()}
     assert live <= on_bus  # the newest version of every document reached the bus
+    assert_current_state_equals_source(settings, users_container, monkeypatch)
+
+
+def test_emulators_profile_end_to_end_kafka_bus_and_azurite_checkpoints_under_kill_9(
+    cosmos_feed_fake: CosmosFeedFake,  # noqa: F811
+    users_container: FakeContainer,
+    kafka_broker: KafkaBroker,  # noqa: F811
+    azurite: AzuriteBlob,  # noqa: F811
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The emulators profile as a whole: leases and continuations in Azure Blob (Azurite), the bus on the
+    Kafka surface (a Kafka-protocol broker); the relay killed at seeded points; the pipeline reads Kafka."""
+    rng = random.Random(42)
+    container_name = azurite.container_name()
+    bus = {
+        "MESHKIT_BUS": "kafka",
+        "MESHKIT_KAFKA_BOOTSTRAP": kafka_broker.bootstrap,
+        "MESHKIT_KAFKA_PROBE_END_OFFSETS": "true",
+        "MESHKIT_CHECKPOINT_STORE": "blob",
+        "MESHKIT_CHECKPOINT_CONTAINER": container_name,
+        "MESHKIT_STORAGE_CONNECTION_STRING": azurite.connection_string,
+    }
+    env = relay_env(tmp_path / "ws", cosmos_feed_fake, users_container, **bus)
+    start_at_now(env)
+    ops = source_operations(events=600, seed=31)
+    for i in range(6):
+        users_container_ops = ops[i * 100 : (i + 1) * 100]
+        apply(users_container, users_container_ops)
+        crash = {"MESHKIT_FAULT_POINT": f"{rng.choice(CRASH_POINTS)}:{rng.randint(1, 2)}"}
+        result = run_relay({**env, **crash}, "--until-caught-up", "--owner", "relay-k", "--poll-seconds", "0.05")
+        assert result.returncode in (0, -signal.SIGKILL), result.stderr
+    final = run_relay(env, "--until-caught-up", "--owner", "relay-k", "--poll-seconds", "0.05")
+    assert final.returncode == 0, final.stderr
+    blobs = list(BlobServiceClient.from_connection_string(azurite.connection_string).get_container_client(
+        container_name).list_blob_names())  # fmt: skip
+    assert any("leases/" in name for name in blobs), blobs  # the leases live in Azure Blob, not in files
+    assert not (tmp_path / "ws" / "checkpoints").exists()
+    for key, value in bus.items():
+        monkeypatch.setenv(key, value)
+    settings = load_settings(ROOT, environ={k: v for k, v in {**env, **bus}.items() if k.startswith("MESHKIT_")})
     assert_current_state_equals_source(settings, users_container, monkeypatch)
