@@ -33,6 +33,7 @@ from pipelines.sinks.evolution import check_evolution
 from pipelines.sinks.factory import warehouse_for, warehouse_table
 from pipelines.sinks.warehouse import WarehouseTables
 from pipelines.topics import bus_dataset, topic_of
+from pipelines.transforms.profile import write_profile
 from pipelines.transforms.stages import NAMESPACE, StageContext
 
 if TYPE_CHECKING:
@@ -190,6 +191,7 @@ def run_product(
                 finally:
                     bus.close()
             counters, distributions = _metrics(result)
+            write_profile(settings.workspace_dir, product.ref, run_id, counters)  # for `meshkit drift`
             current = measure_table(settings, product, "current")
             duration = time.monotonic() - clock
             summary = _summary(counters, distributions, product, run_id, started, duration, plan, current.rows)

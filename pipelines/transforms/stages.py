@@ -19,6 +19,7 @@ from pipelines.events import META_FIELDS
 from pipelines.transforms.decode import ChangeEventDecoder, dead_letter_batch
 from pipelines.transforms.mask import MaskingPlan
 from pipelines.transforms.order import order_and_deduplicate, split_by_shard
+from pipelines.transforms.profile import DOCUMENTS_COUNTER, SAMPLE_EVERY, next_first, profile_sample
 
 if TYPE_CHECKING:
     from pipelines.serde.avro import AvroEventDecoder
@@ -78,6 +79,7 @@ class _Decode(beam.DoFn):
             from pipelines.serde.bus import avro_decoder
 
             self.avro = avro_decoder(contract, self.ctx.settings)
+        self.profile_first = 0  # the sample's stride runs on across batches
 
     def process(self, raw: pa.RecordBatch) -> Iterator[Any]:
         if self.avro is None:
@@ -88,6 +90,7 @@ class _Decode(beam.DoFn):
             )
             failures = {i: (e.code, str(e)) for i, e in enumerate(problems) if e is not None}
             result = self.decoder.decode(raw, documents, failures)
+        self._profile(raw, documents if self.avro is not None else None)
         self.events_in.inc(raw.num_rows)
         if result.dead_letters.num_rows:
             self.dead.inc(result.dead_letters.num_rows)
@@ -100,6 +103,20 @@ class _Decode(beam.DoFn):
             if newest is not None:
                 self.newest.update(newest // 1000)
             yield result.events
+
+
+    def _profile(self, raw: pa.RecordBatch, documents: list[Any] | None) -> None:
+        """Fields and kinds of a sample of the documents, as `profile:` counters (meshkit drift)."""
+        first, self.profile_first = self.profile_first, next_first(self.profile_first, raw.num_rows)
+        if documents is not None:
+            n, counts = profile_sample(documents, first, parse=False)
+        else:
+            rows = pa.array(range(first, raw.num_rows, SAMPLE_EVERY), pa.int64())
+            n, counts = profile_sample(raw.column("body").take(rows).to_pylist(), 0, 1)
+        if n:
+            Metrics.counter(NAMESPACE, DOCUMENTS_COUNTER).inc(n)
+            for name, count in counts.items():
+                Metrics.counter(NAMESPACE, name).inc(count)
 
 
 class DecodeAndValidate(StageTransform):
