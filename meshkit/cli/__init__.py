@@ -38,6 +38,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "schema": ("meshkit.cli.schema", "a product's BigQuery schema JSON, Arrow schema or DDL, from its contract"),
     "test": ("meshkit.cli.test", "run the contract's checks where the product's data lives (SQL pushdown)"),
     "catalog": ("meshkit.cli.catalog", "the searchable data product catalog (static HTML, JSON); Dataplex export"),
+    "drift": ("meshkit.cli.drift", "schema drift of a document source against its contract, with the proposed change"),
 }
 
 

@@ -19,7 +19,7 @@ from pipelines.events import META_FIELDS
 from pipelines.transforms.decode import ChangeEventDecoder, dead_letter_batch
 from pipelines.transforms.mask import MaskingPlan
 from pipelines.transforms.order import order_and_deduplicate, split_by_shard
-from pipelines.transforms.profile import DOCUMENTS_COUNTER, SAMPLE_EVERY, next_first, profile_sample
+from pipelines.transforms.profile import DOCUMENTS_COUNTER, DocumentSampler, profile_sample
 
 if TYPE_CHECKING:
     from pipelines.serde.avro import AvroEventDecoder
@@ -79,7 +79,7 @@ class _Decode(beam.DoFn):
             from pipelines.serde.bus import avro_decoder
 
             self.avro = avro_decoder(contract, self.ctx.settings)
-        self.profile_first = 0  # the sample's stride runs on across batches
+        self.sampler = DocumentSampler()
 
     def process(self, raw: pa.RecordBatch) -> Iterator[Any]:
         if self.avro is None:
@@ -104,15 +104,13 @@ class _Decode(beam.DoFn):
                 self.newest.update(newest // 1000)
             yield result.events
 
-
     def _profile(self, raw: pa.RecordBatch, documents: list[Any] | None) -> None:
         """Fields and kinds of a sample of the documents, as `profile:` counters (meshkit drift)."""
-        first, self.profile_first = self.profile_first, next_first(self.profile_first, raw.num_rows)
+        rows = self.sampler.rows(raw.num_rows)
         if documents is not None:
-            n, counts = profile_sample(documents, first, parse=False)
+            n, counts = profile_sample([documents[i] for i in rows], parse=False)
         else:
-            rows = pa.array(range(first, raw.num_rows, SAMPLE_EVERY), pa.int64())
-            n, counts = profile_sample(raw.column("body").take(rows).to_pylist(), 0, 1)
+            n, counts = profile_sample(raw.column("body").take(pa.array(rows, pa.int64())).to_pylist())
         if n:
             Metrics.counter(NAMESPACE, DOCUMENTS_COUNTER).inc(n)
             for name, count in counts.items():
