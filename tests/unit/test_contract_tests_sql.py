@@ -45,7 +45,8 @@ def _users_with(edit: Any) -> Contract:
 
 
 def _matches(pattern: str, value: str) -> bool:
-    row = duckdb.execute("SELECT regexp_matches(?, ?)", [value, re2_pattern(pattern)]).fetchone()
+    with duckdb.connect() as con:  # its own connection: the module-wide default one is shared state
+        row = con.execute("SELECT regexp_matches(?, ?)", [value, re2_pattern(pattern)]).fetchone()
     assert row is not None
     return bool(row[0])
 

@@ -315,9 +315,10 @@ def test_preflight_refuses_breaking_contract_changes(tmp_path: Path, case: str) 
 def test_old_and_new_parquet_files_union_by_name(tmp_path: Path) -> None:
     pq.write_table(pa.table({"user_id": ["u1"], "name": ["Ana"]}), tmp_path / "part-old.parquet")
     pq.write_table(pa.table({"user_id": ["u2"], "name": ["Bia"], "nickname": ["bibi"]}), tmp_path / "part-new.parquet")
-    rows = duckdb.sql(
-        f"SELECT user_id, nickname FROM read_parquet('{tmp_path}/*.parquet', union_by_name = true) ORDER BY user_id"
-    ).fetchall()
+    with duckdb.connect() as con:
+        rows = con.sql(
+            f"SELECT user_id, nickname FROM read_parquet('{tmp_path}/*.parquet', union_by_name = true) ORDER BY user_id"
+        ).fetchall()
     assert rows == [("u1", None), ("u2", "bibi")]
 
 
