@@ -39,6 +39,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "test": ("meshkit.cli.test", "run the contract's checks where the product's data lives (SQL pushdown)"),
     "catalog": ("meshkit.cli.catalog", "the searchable data product catalog (static HTML, JSON); Dataplex export"),
     "drift": ("meshkit.cli.drift", "schema drift of a document source against its contract, with the proposed change"),
+    "import": ("meshkit.cli.import_", "draft a contract from BigQuery, Cosmos DB, PostgreSQL or an Avro schema"),
+    "export": ("meshkit.cli.export", "a contract as JSON Schema, Avro, BigQuery DDL or dbt sources"),
 }
 
 
