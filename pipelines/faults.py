@@ -9,6 +9,11 @@ from __future__ import annotations
 
 import os
 import signal
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pipelines.transports.base import EventTransport
 
 FAULT_ENV = "MESHKIT_FAULT_POINT"
 
@@ -36,3 +41,20 @@ def reached(point: str) -> None:
     _SEEN[point] = _SEEN.get(point, 0) + 1
     if _SEEN[point] == _TARGET[1]:
         os.kill(os.getpid(), signal.SIGKILL)
+
+
+def publish_acknowledged(
+    transport: EventTransport,
+    records: Sequence[tuple[str, bytes, dict[str, str]]],
+    retrying: Callable[[str, Callable[[], object]], object],
+) -> None:
+    """Publish `records` through `retrying` and return once the bus acknowledged every one; the relays'
+    checkpoints move only after this. The `mid-publish` crash point dies between the two halves."""
+    half = len(records) // 2
+    if half and armed("mid-publish"):
+        retrying("publish to the bus", lambda: transport.publish(records[:half]))
+        reached("mid-publish")
+        retrying("publish to the bus", lambda: transport.publish(records[half:]))
+    else:
+        retrying("publish to the bus", lambda: transport.publish(records))
+    reached("after-publish")

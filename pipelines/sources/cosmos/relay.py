@@ -257,14 +257,7 @@ class Relay:
             props = item_properties(self.product, self.source, body)
             props["feedRange"] = rng.id
             records.append((key, body, props))
-        half = len(records) // 2
-        if half and faults.armed("mid-publish"):
-            self._retrying("publish to the bus", lambda: self.transport.publish(records[:half]))
-            faults.reached("mid-publish")
-            self._retrying("publish to the bus", lambda: self.transport.publish(records[half:]))
-        else:
-            self._retrying("publish to the bus", lambda: self.transport.publish(records))
-        faults.reached("after-publish")
+        faults.publish_acknowledged(self.transport, records, self._retrying)
         self.report.published += len(records)
         self.report.bytes_published += sum(map(len, items))
 

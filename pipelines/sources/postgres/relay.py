@@ -324,14 +324,7 @@ class PostgresRelay:
     def _publish(self, records: list[Record]) -> None:
         if not records:
             return
-        half = len(records) // 2
-        if half and faults.armed("mid-publish"):
-            self._retrying("publish to the bus", lambda: self.transport.publish(records[:half]))
-            faults.reached("mid-publish")
-            self._retrying("publish to the bus", lambda: self.transport.publish(records[half:]))
-        else:
-            self._retrying("publish to the bus", lambda: self.transport.publish(records))
-        faults.reached("after-publish")
+        faults.publish_acknowledged(self.transport, records, self._retrying)
         self.report.published += len(records)
         self.report.bytes_published += sum(len(body) for _, body, _ in records)
 
