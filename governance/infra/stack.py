@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from governance.iam.azure import COSMOS_DATA_READER
 from governance.iam.model import Binding, ProductAccess
@@ -20,6 +20,9 @@ from meshkit.contracts.model import Contract
 from meshkit.errors import ContractError
 from meshkit.products.model import ACCESS_FILE, CONTRACT_FILE
 from meshkit.templating import report_environment
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 TEMPLATES = Path(__file__).parent / "templates"
 STACK_FILES = ("main.tf", "variables.tf", "versions.tf", "dataflow.tf")
@@ -42,27 +45,47 @@ class Stack:
         return written
 
 
-def _bq_type(physical: str | None, logical: str) -> str:
-    base = (physical or "").split("(")[0].strip().upper()
-    if base:
-        return base
-    return {"integer": "INT64", "number": "NUMERIC", "boolean": "BOOL", "date": "DATE", "timestamp": "TIMESTAMP"}.get(
-        logical, "STRING"
-    )
+def _tables(contract: Contract, r: ProductResources) -> dict[str, list[dict[str, Any]]]:
+    """Each table the pipeline writes, column by column, from the same definitions the pipeline uses:
+    the contract through `meshkit.contracts.bigquery` (one type mapping) and the audit tables' Arrow
+    schemas. The dead-letter table holds reasons and origins only; bodies stay in the raw zone."""
+    import pyarrow as pa
 
+    from meshkit.contracts.bigquery import bigquery_schema
+    from meshkit.contracts.types import bigquery_of_arrow
+    from pipelines.transforms.decode import DEAD_LETTER_SCHEMA
+    from pipelines.transforms.order import DUPLICATE_SCHEMA
 
-def _columns(contract: Contract, r: ProductResources) -> list[dict[str, Any]]:
     tag_of = {name: cls for cls, names in r.tagged.items() for name in names}
-    return [
-        {
-            "name": c.name,
-            "type": _bq_type(c.physical_type, c.logical_type),
-            "mode": "REQUIRED" if c.required else "NULLABLE",
-            "description": c.description or "",
-            "policy_tag": tag_of.get(c.name),
+
+    def column(f: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "name": f["name"],
+            "type": f["type"],
+            "mode": f["mode"],
+            "description": f.get("description", ""),
+            "policy_tag": tag_of.get(f["name"]),
         }
-        for c in contract.columns
-    ]
+
+    def audit(schema: pa.Schema, description: str) -> list[dict[str, Any]]:
+        fields = [f for f in schema if f.name != "body"] + [pa.field("run_id", pa.string(), nullable=False)]
+        return [
+            {
+                "name": f.name,
+                "type": bigquery_of_arrow(f.type).name,
+                "mode": "NULLABLE" if f.nullable else "REQUIRED",
+                "description": description,
+                "policy_tag": None,
+            }
+            for f in fields
+        ]
+
+    return {
+        "changelog": [column(f) for f in bigquery_schema(contract, policy_taxonomy=None, kind="changelog")],
+        "current": [column(f) for f in bigquery_schema(contract, policy_taxonomy=None, kind="current")],
+        "dead_letters": audit(DEAD_LETTER_SCHEMA, "Why an event was refused and where it came from (no body)."),
+        "duplicates": audit(DUPLICATE_SCHEMA, "A duplicate delivery dropped by de-duplication."),
+    }
 
 
 def _entries(bindings: list[Binding], make: Any) -> dict[str, Commented]:
@@ -96,7 +119,7 @@ def _gcp_module(access: ProductAccess, contract: Contract, source: str) -> str:
         ("object_prefix", r.object_prefix),
         ("policy_taxonomy_id", Expr("var.policy_taxonomy_id")),
         ("classification_policy_tags", Expr("var.classification_policy_tags")),
-        ("columns", _columns(contract, r)),
+        ("tables", _tables(contract, r)),
         ("view_columns", list(r.view_columns) if r.tagged else []),
         (
             "table_readers",

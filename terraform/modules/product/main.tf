@@ -3,10 +3,10 @@
 # Nothing here is granted at project or dataset level. See README.md.
 
 locals {
-  suffixes        = toset(["changelog", "current", "dead_letters"])
+  suffixes        = toset(keys(var.tables))
   consumer_tables = toset(["changelog", "current"])
   cmek_required   = contains(["confidential", "restricted", "pii", "sensitive"], var.classification)
-  tagged          = toset([for c in var.columns : c.policy_tag if c.policy_tag != null])
+  tagged          = toset(flatten([for columns in values(var.tables) : [for c in columns : c.policy_tag if c.policy_tag != null]]))
   slug            = "${var.domain}-${var.product}"
   labels = merge(var.labels, {
     domain         = var.domain
@@ -15,27 +15,15 @@ locals {
     managed-by     = "meshkit"
   })
 
-  # the pipeline's own columns: key, change-feed position, operation, ingestion time
-  meta_columns = [
-    { name = "_key", type = "STRING", mode = "REQUIRED", description = "Primary key of the source document." },
-    { name = "_lsn", type = "INT64", mode = "REQUIRED", description = "Change-feed position of the change." },
-    { name = "_op", type = "STRING", mode = "NULLABLE", description = "create, replace or delete." },
-  ]
-  data_columns = [
-    for c in var.columns : merge(
-      { name = c.name, type = c.type, mode = c.mode, description = c.description },
-      c.policy_tag == null ? {} : { policyTags = { names = [google_data_catalog_policy_tag.product[c.policy_tag].name] } },
-    )
-  ]
-  dead_letter_columns = [
-    { name = "event", type = "STRING", mode = "REQUIRED", description = "The rejected change event as received (unmasked)." },
-    { name = "reason", type = "STRING", mode = "REQUIRED", description = "Why the event was rejected." },
-    { name = "rejected_at", type = "TIMESTAMP", mode = "REQUIRED", description = "When the pipeline rejected it." },
-  ]
+  # every table's columns come from `meshkit infra` (the contract's schema through meshkit's one type
+  # mapping, plus the pipeline's own columns); policy tags guard the classified columns
   schemas = {
-    changelog    = concat(local.data_columns, local.meta_columns)
-    current      = concat(local.data_columns, local.meta_columns)
-    dead_letters = local.dead_letter_columns
+    for table, columns in var.tables : table => [
+      for c in columns : merge(
+        { name = c.name, type = c.type, mode = c.mode, description = c.description },
+        c.policy_tag == null ? {} : { policyTags = { names = [google_data_catalog_policy_tag.product[c.policy_tag].name] } },
+      )
+    ]
   }
   table_suffix = { for s in local.suffixes : "${var.table_prefix}_${s}" => s }
 }

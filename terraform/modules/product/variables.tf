@@ -67,15 +67,15 @@ variable "classification_policy_tags" {
   default     = {}
 }
 
-variable "columns" {
-  description = "The contract's columns; policy_tag names a classification whose product tag guards the column (column-level security)."
-  type = list(object({
+variable "tables" {
+  description = "Columns of each table the pipeline writes (changelog, current, dead_letters, duplicates), as `meshkit infra` derives them from the contract; policy_tag names a classification whose product tag guards the column (column-level security)."
+  type = map(list(object({
     name        = string
     type        = string
     mode        = string
     description = optional(string, "")
     policy_tag  = optional(string)
-  }))
+  })))
 }
 
 variable "view_columns" {
