@@ -19,7 +19,7 @@ from meshkit.products.model import DataProduct
 # classifications whose data must be encrypted with a customer-managed key, and that get policy tags
 CMEK_CLASSIFICATIONS = frozenset({"confidential", "restricted", "pii", "sensitive"})
 CLASSIFICATION_RANK = {"public": 0, "internal": 1, "confidential": 2, "sensitive": 2, "restricted": 3, "pii": 3}
-TABLE_SUFFIXES = ("changelog", "current", "dead_letters")
+TABLE_SUFFIXES = ("changelog", "current", "dead_letters", "duplicates")  # every table the pipeline writes
 CONSUMER_TABLES = ("changelog", "current")  # dead letters hold unmasked rejected events: pipeline only
 ZONES = ("raw", "curated")
 

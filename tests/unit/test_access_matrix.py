@@ -91,7 +91,7 @@ def test_cli_prints_the_table(capsys):
     assert main(["access", "--today", "2026-11-26", "--product", "risk/customer-exposure"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0].split()[:4] == ["PRINCIPAL", "PRODUCT", "RESOURCE", "COLUMN"]
-    assert out[-1] == "8 privileges of 2 principals on 1 products."
+    assert out[-1] == "9 privileges of 2 principals on 1 products."
 
 
 def test_cli_writes_html_to_a_file(tmp_path, capsys):

@@ -117,5 +117,5 @@ def test_cli_iam_json_lists_grants_bindings_and_notes(capsys):
     assert main(["iam", "customers/users", "--format", "json", "--today", "2026-11-26"]) == 0
     payload = json.loads(capsys.readouterr().out)
     assert {g["status"] for g in payload["grants"]} == {"active"}
-    assert len(payload["bindings"]) == 19
+    assert len(payload["bindings"]) == 20
     assert [c["rule"] for c in payload["checks"]] == ["access.azure-no-binding"]

@@ -147,7 +147,7 @@ def test_cli_writes_the_stack_under_build(tmp_path, capsys):
     out = capsys.readouterr().out
     folder = tmp_path / "build/customers/users/terraform"
     assert code == 0 and sorted(p.name for p in folder.iterdir()) == sorted(STACK_FILES)
-    assert "customers/users: 15 GCP IAM and 4 Azure RBAC bindings; 0 expired grants dropped." in out
+    assert "customers/users: 16 GCP IAM and 4 Azure RBAC bindings; 0 expired grants dropped." in out
     assert 'source                     = "../../../../terraform/modules/product"' in (folder / "main.tf").read_text()
 
 
