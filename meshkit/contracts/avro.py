@@ -138,8 +138,12 @@ def avro_schema(contract: Contract) -> dict[str, Any]:
 
 
 def value_schema(contract: Contract) -> dict[str, Any]:
-    """The value record on the bus: source columns under their source field names, non-key ones nullable."""
+    """The value record on the bus, non-key columns nullable: a document source's fields under their
+    source field names (`sourceField`); a relational source's row under the contract's column names."""
     record = _record("Value", "", contract.source_columns, wire=True, nested=False)
+    if envelope_kind(contract) == "debezium":
+        names = {c.source_field: c.name for c in contract.source_columns}
+        record["fields"] = [{**f, "name": names.get(f["name"], f["name"])} for f in record["fields"]]
     return {**record, "namespace": envelope_namespace(contract)}
 
 

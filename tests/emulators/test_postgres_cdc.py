@@ -418,20 +418,28 @@ def test_a_stopped_relay_s_slot_lag_warns_is_recorded_and_drop_slot_releases_it(
     assert case.slot_row() is None
 
 
-def test_the_current_state_table_equals_the_postgres_table(case: CdcCase, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("bus_format", ["json", "avro"])
+def test_the_current_state_table_equals_the_postgres_table(
+    case: CdcCase, bus_format: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Debezium envelopes through the one decoding seam; as JSON, or as Avro with the local registry."""
     from pipelines.runners.local import run_product
     from pipelines.sinks.warehouse import DuckDBWarehouse, WarehouseTables
 
     writer = SourceWriter(case, seed=9)
     ops = simulated_operations(events=600, seed=29)
     writer.apply(ops[:300])
-    first = case.relay("--until-caught-up", fault="after-publish:2")
+    fmt = {"MESHKIT_BUS_FORMAT": bus_format}
+    first = case.relay("--until-caught-up", fault="after-publish:2", **fmt)
     assert first.returncode == -signal.SIGKILL, first.stderr
     writer.apply(ops[300:])
-    final = case.relay("--until-caught-up")
+    final = case.relay("--until-caught-up", **fmt)
     assert final.returncode == 0, final.stderr
     monkeypatch.setenv("MESHKIT_MASKING_KEY", "postgres-cdc-test-masking-key-0123456789abcdef")
-    settings = case.settings()
+    settings = case.settings(bus_format=bus_format)
+    with LocalEventLog(settings.eventlog_dir, TOPIC, settings.eventlog_partitions) as log:
+        first_bytes = {r.body[:1] for p, end in log.end_offsets().items() for rs in log.read(p, 0, end) for r in rs}
+    assert first_bytes == ({b"\x00"} if bus_format == "avro" else {b"{"})  # Confluent framing, or JSON
     summary = run_product(settings, find_product(settings.domains_dir, PRODUCT))
     assert summary.status == "completed" and summary.dead_letters == 0
     table = DuckDBWarehouse(settings.warehouse_path).read(WarehouseTables.of("customers", "users"), "current")

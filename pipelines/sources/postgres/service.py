@@ -46,6 +46,10 @@ def run_pg_relay(settings: Settings, product: DataProduct, options: PgRelayOptio
 
     source = postgres_source(product)
     transport = open_transport(transport_spec(settings, topic_of(product)))
+    if settings.bus_format == "avro":  # Debezium envelopes as Avro with the registered schema
+        from pipelines.serde.bus import avro_producer
+
+        transport = avro_producer(product.contract, transport, settings, topic_of(product))
     store = snapshot_state_store(settings, product)
     relay = PostgresRelay(
         settings=settings,
