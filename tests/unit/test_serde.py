@@ -277,8 +277,8 @@ def test_debezium_envelope_of_the_postgres_relay_round_trips(tmp_path: Path) -> 
     data["servers"][0]["customProperties"][0]["value"] = "postgresql"
     users = parse_contract(YamlDocument(path=Path("datacontract.yaml"), data=data, lines={}))
     schema = envelope_schema(users)
-    row = {
-        "id": "3fa85f64-5717-4562-b3fc-2c963f66afa6",
+    row = {  # a relational row carries the contract's column names (user_id, not the document's `id`)
+        "user_id": "3fa85f64-5717-4562-b3fc-2c963f66afa6",
         "full_name": "Ana Souza",
         "cpf": "12345678901",
         "email": "ana@example.com",
@@ -294,7 +294,13 @@ def test_debezium_envelope_of_the_postgres_relay_round_trips(tmp_path: Path) -> 
     source = {"version": "0.1.0", "connector": "postgresql", "name": "users", "db": "app", "schema": "public"}
     source |= {"table": "users", "lsn": 123456, "txId": 9, "ts_ms": 1793534400000, "snapshot": "false"}
     update = {"before": None, "after": row, "op": "u", "source": source, "ts_ms": 1793534400100}
-    delete = {"before": {"id": row["id"]}, "after": None, "op": "d", "source": {**source, "lsn": 123999}, "ts_ms": 1}
+    delete = {
+        "before": {"user_id": row["user_id"]},
+        "after": None,
+        "op": "d",
+        "source": {**source, "lsn": 123999},
+        "ts_ms": 1,
+    }
     producer = AvroProducer(None, LocalRegistry(tmp_path / "r"), "customers.users-value", schema)  # type: ignore[arg-type]
     bodies = [producer.serialise(event)[0] for event in (update, delete)]
     assert producer.fallbacks == 0
@@ -305,4 +311,4 @@ def test_debezium_envelope_of_the_postgres_relay_round_trips(tmp_path: Path) -> 
     assert envelope.document["credit_limit"] == "1500.25" and envelope.document["birth_date"] == "1990-02-28"
     assert envelope.document["updated_at"] == "2026-11-01T12:30:00.500000+00:00"
     gone = parse_envelope(got_delete)
-    assert (gone.operation, gone.lsn, gone.document["id"]) == ("delete", 123999, row["id"])
+    assert (gone.operation, gone.lsn, gone.document["user_id"]) == ("delete", 123999, row["user_id"])
