@@ -74,6 +74,9 @@ class Settings(BaseModel):
     dataflow_temp_location: str | None = None  # gs://...; default: gs://<lake_bucket_prefix>-dataflow/temp
     dataflow_staging_location: str | None = None
     dataflow_image: str | None = None  # the Flex Template's container image (Artifact Registry)
+    # cloud: the masking key in Secret Manager (projects/<p>/secrets/<name>/versions/<v>), read by every
+    # process that masks (Dataflow workers too) with its own identity; MESHKIT_MASKING_KEY still wins
+    masking_key_secret: str | None = None
 
     @property
     def lineage_job_namespace(self) -> str:
