@@ -45,7 +45,7 @@ variable "service_accounts" {
 variable "pipeline_project_roles" {
   description = "Project roles every pipeline service account needs and that grant no data access."
   type        = set(string)
-  default     = ["roles/dataflow.worker", "roles/bigquery.jobUser", "roles/monitoring.metricWriter", "roles/logging.logWriter"]
+  default     = ["roles/dataflow.worker", "roles/dataflow.developer", "roles/bigquery.jobUser", "roles/monitoring.metricWriter", "roles/logging.logWriter"]
 
   validation {
     condition     = length(setintersection(var.pipeline_project_roles, ["roles/owner", "roles/editor", "roles/viewer", "roles/bigquery.dataEditor", "roles/bigquery.dataViewer", "roles/bigquery.admin", "roles/storage.admin", "roles/storage.objectAdmin", "roles/storage.objectViewer"])) == 0
