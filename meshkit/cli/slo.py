@@ -108,6 +108,10 @@ def _status(args: argparse.Namespace) -> int:
             print(_table([_row(s) for s in product.statuses]))
         for note in product.notes:
             print(f"  note: {note.sla_property}: {note.reason}")
+        if product.at_rest:
+            measured = ", ".join(f"{kind} {_percent(ratio, 2)}" for kind, (_, ratio) in sorted(product.at_rest.items()))
+            newest = max(at for at, _ in product.at_rest.values())
+            print(f"  data at rest (meshkit test, {newest}): {measured}")
     return 0
 
 

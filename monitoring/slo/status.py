@@ -5,6 +5,7 @@ One read of the metrics store serves every product, so the review of a thousand 
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -29,7 +30,7 @@ from monitoring.slo.budget import (
     slo_window,
     window_label,
 )
-from monitoring.slo.derive import DerivationNote, derive_slos
+from monitoring.slo.derive import CONTRACT_TEST_SLI_METRICS, DerivationNote, derive_slos
 from monitoring.slo.model import DEFAULT_BURN_RATE_WINDOWS, BurnRateWindow, Objective
 
 State = Literal["ok", "at-risk", "exhausted", "no-data"]
@@ -126,6 +127,8 @@ class ProductSlos:
     notes: tuple[DerivationNote, ...]
     runs: int
     error: str | None = None  # the contract could not be loaded or a run could not be read
+    # the latest `meshkit test` SLIs measured on the data at rest: kind -> (when, ratio)
+    at_rest: dict[str, tuple[str, float]] = field(default_factory=dict)
 
     @property
     def state(self) -> State:
@@ -142,6 +145,7 @@ class ProductSlos:
             "objectives": [s.to_dict() for s in self.statuses],
             "notes": [{"property": n.sla_property, "reason": n.reason} for n in self.notes],
             "error": self.error,
+            "at_rest": {kind: {"at": at, "sli": ratio} for kind, (at, ratio) in sorted(self.at_rest.items())},
         }
 
 
@@ -181,7 +185,18 @@ def mesh_slos(settings: Settings, product: str | None = None, now: datetime | No
     products = [find_product(settings.domains_dir, product)] if product else discover(settings.domains_dir)
     store = MetricsStore(settings.metrics_path)
     runs = store.runs(product) if product else store.runs()
-    return judge(products, runs, when)
+    judged = judge(products, runs, when)
+    return [dataclasses.replace(p, at_rest=_at_rest(store, p.product)) for p in judged]
+
+
+def _at_rest(store: MetricsStore, product: str) -> dict[str, tuple[str, float]]:
+    """The newest validity and completeness `meshkit test` measured on the product's data at rest."""
+    latest: dict[str, tuple[str, float]] = {}
+    for kind, metric in CONTRACT_TEST_SLI_METRICS.items():
+        points = store.points(product, metric)
+        if points:
+            latest[kind] = points[-1]
+    return latest
 
 
 def judge(products: Sequence[DataProduct], runs: Iterable[RunSummary], now: datetime) -> list[ProductSlos]:

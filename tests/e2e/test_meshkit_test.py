@@ -21,6 +21,7 @@ from meshkit.config import Settings, load_settings
 from meshkit.products.discovery import discover
 from monitoring.metrics.store import MetricsStore
 from monitoring.slo.derive import CONTRACT_TEST_SLI_METRICS
+from monitoring.slo.status import mesh_slos
 from pipelines.demo import run_demo
 
 pytestmark = pytest.mark.e2e
@@ -74,6 +75,9 @@ def test_every_product_passes_its_contract(mesh: Mesh, monkeypatch: pytest.Monke
     store = MetricsStore(mesh.settings.metrics_path)
     for metric in CONTRACT_TEST_SLI_METRICS.values():
         assert store.points("customers/users", metric)[-1][1] == 1.0
+    # ... and `meshkit slo status` shows them beside the objectives
+    [users] = mesh_slos(mesh.settings, "customers/users")
+    assert {kind: ratio for kind, (_, ratio) in users.at_rest.items()} == {"validity": 1.0, "completeness": 1.0}
     # review: a section with one row per tested product and no failed check
     context = ReviewContext(mesh.settings, tuple(discover(mesh.settings.domains_dir)), date.today())
     section = review_section(context)
