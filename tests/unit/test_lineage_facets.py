@@ -98,7 +98,7 @@ def test_the_data_contract_facet_points_at_the_contract_and_says_if_failures_blo
     assert users["_schemaURL"] == f"{f.DATA_CONTRACT_SCHEMA_URL}#/$defs/DataContractDatasetFacet"
     assert {k: users[k] for k in ("id", "version", "standard", "standardVersion", "status", "blocking")} == {
         "id": "urn:meshkit:contract:customers:users",
-        "version": "1.2.0",
+        "version": "1.3.0",
         "standard": "ODCS",
         "standardVersion": "v3.1.0",
         "status": "active",

@@ -97,7 +97,7 @@ def test_review_covers_every_product_and_the_lineage(settings: Settings) -> None
     assert (users.lifecycle, users.contract_id, users.contract_version) == (
         "active",
         "urn:meshkit:contract:customers:users",
-        "1.2.0",
+        "1.3.0",
     )
     assert {c.name: c.masking for c in users.personal_columns}["cpf"] == "hash"
     assert users.column_count == 12
