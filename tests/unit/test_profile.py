@@ -187,7 +187,7 @@ def test_drift_widens_a_type_and_adds_fields_with_the_bump_governance_diff_requi
     codes = {c["code"] for c in proposal.changes}
     assert {"type-widened", "column-added", "required-column-added"} <= codes
     # a required column added is breaking: governance/diff requires a major bump
-    assert (proposal.bump, proposal.old_version, proposal.new_version) == ("major", "1.2.0", "2.0.0")
+    assert (proposal.bump, proposal.old_version, proposal.new_version) == ("major", "1.3.0", "2.0.0")
     assert "+      - name: secondary_email" in proposal.diff and "+            value: hash" in proposal.diff
     assert "+        logicalType: timestamp" in proposal.diff and "+          timezone: true" in proposal.diff
     assert "meshkit drift: field 'phone' no longer appears" in proposal.diff
