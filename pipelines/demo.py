@@ -26,14 +26,12 @@ from monitoring.metrics.store import MetricsStore
 from pipelines.product import ChangeFeedPipeline, load_pipeline
 from pipelines.runners.local import run_product
 from pipelines.sources import local_relay
+from pipelines.sources.relay_run import RELAY_OUTPUT, RELAY_STAGE
 from pipelines.sources.simulator import ChangeFeedSimulator, SimulatedFeed, SimulationConfig
 from pipelines.topics import topic_of
 
 if TYPE_CHECKING:
     from pipelines.demo_postgres import PostgresDemoResult
-
-RELAY_STAGE = "relay"
-RELAY_OUTPUT = "bus"  # the output name the lineage emitter treats as source documents
 
 
 @dataclass

@@ -29,6 +29,7 @@ from meshkit.errors import TerminalError
 from meshkit.products.model import DataProduct
 from meshkit.secrets import POSTGRES_DSN_ENV, POSTGRES_PASSWORD_ENV, POSTGRES_USER_ENV
 from monitoring.lineage.emitter import job_name
+from pipelines.sources.relay_run import RELAY_STAGE
 
 if TYPE_CHECKING:
     from pipelines.sources.postgres.relay import PgRelayReport
@@ -40,7 +41,6 @@ SERVER = "app-postgres"
 SCHEMA_SQL = Path("scripts") / "postgres-users-schema.sql"
 DEMO_DIR = "postgres-demo"
 NOTE_SHARE = 0.25  # of inserts that carry a large note, when the table has a notes column
-RELAY_STAGE = "relay"
 KEY_UPDATE_SHARE = 0.15  # of updates that also change the key (Debezium: a delete and a create downstream)
 
 

@@ -8,37 +8,26 @@ Kafka surface) or Event Hubs over AMQP, chosen by `bus`.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import os
-import signal
 import socket
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
-from types import FrameType
 from typing import Literal
 
-from meshkit import __version__ as meshkit_version
 from meshkit.config import Settings
 from meshkit.contracts.model import SourceSpec
 from meshkit.errors import ConfigError, Location
 from meshkit.products.model import DataProduct
-from monitoring.cloud.publish import publish_run_metrics
-from monitoring.lineage.emitter import LineageEmitter
-from monitoring.lineage.facets import DatasetFigures, Engine, RunFigures
 from monitoring.lineage.naming import DatasetName, cosmos_dataset
-from monitoring.lineage.run import LineageRun
 from monitoring.metrics.run import RunSummary
-from monitoring.metrics.store import MetricsStore
 from pipelines.checkpoints.leases import Lease, LeaseManager
 from pipelines.sources.cosmos import relay as relay_module
 from pipelines.sources.cosmos.feed import StartFrom
 from pipelines.sources.cosmos.relay import Relay, RelayOptions, RelayReport
+from pipelines.sources.relay_run import RELAY_OUTPUT, RELAY_STAGE, run_recorded
 from pipelines.topics import bus_dataset, topic_of
-
-RELAY_STAGE = "relay"
-RELAY_OUTPUT = "bus"
 
 
 def default_owner() -> str:
@@ -117,28 +106,13 @@ def run_relay(
         options=options,
         lease_seconds=settings.relay_lease_seconds,
     )
-    inputs, outputs = relay_datasets(settings, product)
-    emitter = LineageEmitter.from_settings(settings)
-    previous = _on_stop_signals(relay)
-    started = datetime.now(UTC)
-    try:
-        with LineageRun(
-            emitter, product, RELAY_STAGE, inputs=inputs, outputs=outputs,
-            engine=Engine("meshkit relay", meshkit_version, code=Path(relay_module.__file__)),
-        ) as lineage:  # fmt: skip
-            report = relay.run()
-            lineage.figures = RunFigures(
-                inputs={p: DatasetFigures(rows=report.items_read) for p in inputs},
-                outputs={RELAY_OUTPUT: DatasetFigures(rows=report.published, size_bytes=report.bytes_published)},
-            )
-    finally:
-        _restore_signals(previous)
-        transport.close()
-        emitter.close()
-    summary = relay_run_summary(product.ref, lineage.run_id, started, report)
-    MetricsStore(settings.metrics_path).record(summary)
-    publish_run_metrics(settings, summary)  # Cloud Monitoring on the cloud profile
-    return report, summary
+    inputs, _ = relay_datasets(settings, product)
+    return run_recorded(
+        settings, product, relay, inputs=inputs, code=Path(relay_module.__file__),
+        read=lambda report: report.items_read,
+        summarize=lambda run_id, started, report: relay_run_summary(product.ref, run_id, started, report),
+        closing=(transport,),
+    )  # fmt: skip
 
 
 def _start_for_mode(
@@ -186,19 +160,3 @@ def relay_run_summary(product: str, run_id: str, started: datetime, report: Rela
 def lease_table(settings: Settings, product: DataProduct) -> list[Lease]:
     """The leases of the product's relay as stored (owner, expiry, progress and lag per feed range)."""
     return sorted(lease_manager(settings, product, owner="status-reader").all(), key=lambda lease: lease.range_id)
-
-
-def _on_stop_signals(relay: Relay) -> dict[int, object]:
-    def stop(_signum: int, _frame: FrameType | None) -> None:
-        relay.stop()
-
-    previous: dict[int, object] = {}
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        with contextlib.suppress(ValueError):  # not the main thread (tests drive the relay from threads)
-            previous[sig] = signal.signal(sig, stop)
-    return previous
-
-
-def _restore_signals(previous: dict[int, object]) -> None:
-    for sig, handler in previous.items():
-        signal.signal(sig, handler)  # type: ignore[arg-type]

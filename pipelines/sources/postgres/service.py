@@ -5,13 +5,9 @@ snapshot state in the checkpoint store, and the relay's lineage run and metrics 
 from __future__ import annotations
 
 import contextlib
-import signal
 from datetime import UTC, datetime
 from pathlib import Path
-from types import FrameType
-from typing import Any
 
-from meshkit import __version__ as meshkit_version
 from meshkit.config import Settings
 from meshkit.products.model import DataProduct
 from monitoring.lineage.naming import DatasetName
@@ -19,9 +15,8 @@ from monitoring.metrics.run import RunSummary
 from pipelines.sources.postgres.relay import PgRelayOptions, PgRelayReport, PostgresRelay
 from pipelines.sources.postgres.replication import SlotLag
 from pipelines.sources.postgres.source import PostgresSource
+from pipelines.sources.relay_run import RELAY_STAGE
 
-RELAY_STAGE = "relay"
-RELAY_OUTPUT = "bus"
 SLOT_LAG_METRIC_KEY = "slot"  # RunSummary.lag_by_partition key -> metric `relay.lag.partition.slot` (bytes)
 
 
@@ -33,15 +28,11 @@ def postgres_dataset(source: PostgresSource) -> DatasetName:
 def run_pg_relay(settings: Settings, product: DataProduct, options: PgRelayOptions) -> tuple[PgRelayReport, RunSummary]:
     """Run the PostgreSQL relay until it is stopped (SIGTERM/SIGINT), caught up (`until_caught_up`) or
     out of time (`max_seconds`); record its run (lineage, metrics store, Cloud Monitoring)."""
-    from monitoring.cloud.publish import publish_run_metrics
-    from monitoring.lineage.emitter import LineageEmitter
-    from monitoring.lineage.facets import DatasetFigures, Engine, RunFigures
-    from monitoring.lineage.run import LineageRun
-    from monitoring.metrics.store import MetricsStore
     from pipelines.sources.postgres import relay as relay_module
     from pipelines.sources.postgres.relay import snapshot_state_store
     from pipelines.sources.postgres.source import connect, postgres_source
-    from pipelines.topics import bus_dataset, topic_of
+    from pipelines.sources.relay_run import run_recorded
+    from pipelines.topics import topic_of
     from pipelines.transports.factory import open_transport, transport_spec
 
     source = postgres_source(product)
@@ -60,31 +51,12 @@ def run_pg_relay(settings: Settings, product: DataProduct, options: PgRelayOptio
         options=options,
     )
     port = product.descriptor.inputPorts[0].name if product.descriptor.inputPorts else "source"
-    inputs = {port: postgres_dataset(source)}
-    outputs = {RELAY_OUTPUT: bus_dataset(settings, topic_of(product))}
-    emitter = LineageEmitter.from_settings(settings)
-    previous = _on_stop_signals(relay)
-    started = datetime.now(UTC)
-    try:
-        with LineageRun(
-            emitter, product, RELAY_STAGE, inputs=inputs, outputs=outputs,
-            engine=Engine("meshkit relay", meshkit_version, code=Path(relay_module.__file__)),
-        ) as lineage:  # fmt: skip
-            report = relay.run()
-            read = report.snapshot_rows + report.changes
-            lineage.figures = RunFigures(
-                inputs={p: DatasetFigures(rows=read) for p in inputs},
-                outputs={RELAY_OUTPUT: DatasetFigures(rows=report.published, size_bytes=report.bytes_published)},
-            )
-    finally:
-        _restore_signals(previous)
-        transport.close()
-        store.close()
-        emitter.close()
-    summary = pg_relay_run_summary(product.ref, lineage.run_id, started, report)
-    MetricsStore(settings.metrics_path).record(summary)
-    publish_run_metrics(settings, summary)
-    return report, summary
+    return run_recorded(
+        settings, product, relay, inputs={port: postgres_dataset(source)}, code=Path(relay_module.__file__),
+        read=lambda report: report.snapshot_rows + report.changes,
+        summarize=lambda run_id, started, report: pg_relay_run_summary(product.ref, run_id, started, report),
+        closing=(transport, store),
+    )  # fmt: skip
 
 
 def pg_relay_run_summary(product: str, run_id: str, started: datetime, report: PgRelayReport) -> RunSummary:
@@ -119,19 +91,3 @@ def slot_status(settings: Settings, product: DataProduct) -> SlotLag | None:
         lag = slot_lag(conn, source.slot)
     warn_if_lagging(settings, source, lag)
     return lag
-
-
-def _on_stop_signals(relay: PostgresRelay) -> dict[int, Any]:
-    def stop(_signum: int, _frame: FrameType | None) -> None:
-        relay.stop()
-
-    previous: dict[int, Any] = {}
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        with contextlib.suppress(ValueError):  # not the main thread
-            previous[sig] = signal.signal(sig, stop)
-    return previous
-
-
-def _restore_signals(previous: dict[int, Any]) -> None:
-    for sig, handler in previous.items():
-        signal.signal(sig, handler)
